@@ -1,0 +1,100 @@
+"""Every config key, declared once with its default and a one-line comment.
+
+Experiment configs start from `get_base_config()` and change values only; configs are
+returned locked, so a key that is not declared here is an error.
+"""
+import ml_collections
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # seeds parameter init, data shuffling, masking and dropout
+
+  c.model = m = ml_collections.ConfigDict()
+  m.name = 'bert'  # key into mlm_jax.models.MODELS
+  m.vocab_size = 30522  # rows of the token embedding; must cover the data vocabulary
+  m.hidden_size = 768  # width of the residual stream
+  m.num_layers = 12  # transformer blocks
+  m.num_heads = 12  # attention heads; must divide hidden_size
+  m.mlp_dim = 3072  # hidden width of the feed-forward block
+  m.max_positions = 512  # rows of the learned position embedding
+  m.type_vocab_size = 2  # token-type (segment A/B) embeddings; 0 disables them
+  m.dropout_rate = 0.1  # dropout on embeddings, attention output and MLP output
+  m.attention_dropout_rate = 0.1  # dropout on attention probabilities
+  m.layer_norm_eps = 1e-12  # LayerNorm epsilon (BERT uses 1e-12)
+  m.pre_layer_norm = False  # False: post-LN as in BERT; True: pre-LN with a final LayerNorm
+  m.initializer_range = 0.02  # stddev of the truncated-normal weight init
+  m.dtype = 'float32'  # compute dtype: float32 or bfloat16 (parameters stay float32)
+  m.scan_layers = False  # nn.scan over layers: compile time independent of depth
+  m.remat_policy = 'none'  # none | full | dots: what the backward pass recomputes
+  m.attention_impl = 'xla'  # xla (explicit softmax) | cudnn (fused, GPU, no attention dropout)
+
+  c.objective = o = ml_collections.ConfigDict()
+  o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES
+  o.mask_rate = 0.15  # fraction of candidate tokens chosen for prediction
+  o.max_predictions = 20  # static number of predicted positions per row
+  o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
+  o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
+  o.whole_word = False  # choose whole words (all pieces of a word together)
+
+  c.data = d = ml_collections.ConfigDict()
+  d.task = 'builtin_docs'  # builtin_docs (text shipped with CPython) | text_files
+  d.train_files = ''  # text_files: comma-separated globs, one document per line
+  d.validation_files = ''  # text_files: comma-separated globs for held-out text
+  d.seq_len = 128  # tokens per packed row
+  d.vocab_path = ''  # SentencePiece .model; empty: train one on the corpus, cached in workdir
+  d.vocab_size = 8000  # size of the SentencePiece vocabulary trained when vocab_path is empty
+  d.shuffle_buffer = 10_000  # packed rows in the shuffle buffer
+  d.tf_threads = 1  # TensorFlow inter/intra-op threads for the input pipeline
+
+  c.train = t = ml_collections.ConfigDict()
+  t.steps = 1000  # optimizer steps
+  t.batch_size = 32  # global batch (rows), summed over all hosts
+  t.micro_batches = 1  # gradient accumulation: micro-batches per step
+  t.learning_rate = 1e-4  # peak learning rate
+  t.warmup_steps = 100  # linear warmup from 0
+  t.decay = 'linear'  # linear | cosine | constant, after warmup
+  t.end_lr_fraction = 0.0  # final learning rate as a fraction of the peak
+  t.optimizer = 'adamw'  # adamw | lamb
+  t.adam_b1 = 0.9  # first-moment decay
+  t.adam_b2 = 0.999  # second-moment decay
+  t.adam_eps = 1e-6  # Adam epsilon
+  t.weight_decay = 0.01  # decoupled weight decay (not on biases or LayerNorm)
+  t.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
+  t.stop_at_step = 0  # leave after this step with a checkpoint (time-sliced jobs); 0: never
+  t.log_every_steps = 50  # steps between train metric records
+  t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
+
+  c.eval = e = ml_collections.ConfigDict()
+  e.every_steps = 500  # steps between evaluations (0: only at the end)
+  e.steps = 0  # eval batches per evaluation; 0 runs the whole validation split
+  e.batch_size = 32  # global eval batch (rows)
+
+  c.checkpoint = k = ml_collections.ConfigDict()
+  k.every_steps = 500  # steps between checkpoints (the final step is always saved)
+  k.keep = 3  # checkpoints kept on disk
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.data = -1  # data-parallel axis size; -1: all devices left over
+  c.mesh.fsdp = 1  # parameter/optimizer-state sharding axis size
+  c.mesh.tensor = 1  # tensor-parallel axis size (heads, MLP, vocabulary)
+  # Logical axis -> mesh axes. Model code names logical axes only.
+  c.mesh.rules = (
+      ('batch', ('data', 'fsdp')),
+      ('embed', 'fsdp'),
+      ('mlp', 'tensor'),
+      ('heads', 'tensor'),
+      ('kv', None),
+      ('vocab', 'tensor'),
+      ('length', None),
+      ('act_embed', None),
+      ('layers', None),
+  )
+  return c
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  del arg
+  c = get_base_config()
+  c.lock()
+  return c

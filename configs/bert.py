@@ -1,0 +1,36 @@
+"""BERT pre-training (Devlin et al. 2019): sizes tiny|mini|small|medium|base|large, seq 128|512.
+
+python -m mlm_jax.main --config=configs/bert.py:size=base,seq_len=128 --workdir=DIR
+Phase 1 of the paper is seq_len=128 with 20 predictions; phase 2 seq_len=512 with 76.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import base  # noqa: E402  (config files are loaded by path)
+from mlm_jax import config_lib  # noqa: E402
+
+MAX_PREDICTIONS = {128: 20, 512: 76}
+
+
+def get_config(arg: str | None = None):
+  v = config_lib.parse_variant(arg, {'size': 'base', 'seq_len': 128})
+  if v['seq_len'] not in MAX_PREDICTIONS:
+    raise config_lib.ConfigError(f'bert config: seq_len={v["seq_len"]} must be 128 or 512')
+  c = base.get_base_config()
+  config_lib.set_bert_size(c, v['size'])
+  c.model.vocab_size = 30522
+  c.data.vocab_size = 30522
+  c.data.seq_len = v['seq_len']
+  c.objective.max_predictions = MAX_PREDICTIONS[v['seq_len']]
+  # The paper: batch 256, Adam lr 1e-4, b2 0.999, wd 0.01, 10k warmup, linear decay, 1M steps.
+  c.train.batch_size = 256
+  c.train.learning_rate = 1e-4
+  c.train.warmup_steps = 10_000
+  c.train.steps = 1_000_000
+  c.train.log_every_steps = 100
+  c.eval.every_steps = 10_000
+  c.eval.steps = 100
+  c.checkpoint.every_steps = 10_000
+  c.lock()
+  return c

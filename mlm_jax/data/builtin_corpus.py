@@ -1,0 +1,70 @@
+"""The embedded default corpus: English prose that ships with every CPython install.
+
+Documents are the interactive-help topics (`pydoc_data.topics`) and the module, class and
+function docstrings of the standard library, read with `ast` (nothing is imported). About one
+document in 25, chosen by a hash of its name, is held out for validation.
+"""
+import ast
+import hashlib
+import os
+import re
+import sys
+import sysconfig
+
+MIN_CHARS = 200  # shorter docstrings are mostly one-liners ("Return self.")
+SKIP_DIRS = {'test', 'tests', 'idle_test', 'site-packages', 'dist-packages', '__pycache__'}
+VALIDATION_ONE_IN = 25
+
+
+def _clean(text: str) -> str:
+  return re.sub(r'\s+', ' ', text).strip()
+
+
+def iter_documents():
+  """Yields (name, text) in a fixed order."""
+  import pydoc_data.topics  # pylint: disable=g-import-not-at-top
+  for name in sorted(pydoc_data.topics.topics):
+    text = _clean(pydoc_data.topics.topics[name])
+    if len(text) >= MIN_CHARS:
+      yield f'topic:{name}', text
+  root = sysconfig.get_paths()['stdlib']
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+    for filename in sorted(f for f in filenames if f.endswith('.py')):
+      path = os.path.join(dirpath, filename)
+      try:
+        with open(path, encoding='utf-8') as f:
+          tree = ast.parse(f.read())
+      except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+        continue
+      rel = os.path.relpath(path, root)
+      for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+          doc = _clean(ast.get_docstring(node) or '')
+          if len(doc) >= MIN_CHARS:
+            yield f'{rel}:{getattr(node, "name", "")}:{getattr(node, "lineno", 0)}', doc
+
+
+def is_validation(name: str) -> bool:
+  return int(hashlib.sha1(name.encode()).hexdigest(), 16) % VALIDATION_ONE_IN == 0
+
+
+def write_corpus(out_dir: str) -> dict[str, str]:
+  """Writes train.txt and validation.txt (one document per line) once; returns split -> path."""
+  tag = f'py{sys.version_info.major}{sys.version_info.minor}'
+  paths = {s: os.path.join(out_dir, f'builtin_docs_{tag}_{s}.txt') for s in ('train', 'validation')}
+  if all(os.path.exists(p) for p in paths.values()):
+    return paths
+  os.makedirs(out_dir, exist_ok=True)
+  tmp = {s: p + '.tmp' for s, p in paths.items()}
+  with open(tmp['train'], 'w', encoding='utf-8') as train, \
+       open(tmp['validation'], 'w', encoding='utf-8') as valid:
+    seen = set()
+    for name, text in iter_documents():
+      if text in seen:  # inherited docstrings repeat verbatim
+        continue
+      seen.add(text)
+      (valid if is_validation(name) else train).write(text + '\n')
+  for s in paths:  # atomic: a half-written corpus is never picked up
+    os.replace(tmp[s], paths[s])
+  return paths

@@ -1,0 +1,59 @@
+"""Entry point: python -m mlm_jax.main --config=configs/NAME.py[:variant] --workdir=DIR."""
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from mlm_jax import config_lib
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, vocabulary.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _one_line(e: BaseException) -> str:
+  text = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+  text = text.replace('\\n', '\n').replace("\\'", "'")
+  if 'Traceback' in text:  # config_flags wraps errors raised inside get_config
+    text = [line for line in text.splitlines() if line.strip()][-1]
+    text = text.split(': ', 1)[-1] if text.startswith(('mlm_jax.', 'ValueError')) else text
+  return ' '.join(text.split()).replace("'", '').strip('"')
+
+
+def parse_flags(argv):
+  """absl's parser, but a bad override or config file is one line, not a traceback."""
+  try:
+    remaining = flags.FLAGS(argv)
+    _ = _CONFIG.value.seed  # loads the config file now
+    return remaining
+  except flags.Error as e:
+    _fail(_one_line(e))
+  except (AttributeError, KeyError, TypeError, ValueError, OSError, ImportError,
+          config_lib.ConfigError) as e:
+    message = _one_line(e)
+    config_args = [a for a in argv[1:] if a.startswith('--config')]
+    named = [a for a in config_args if a.split('=')[0].split('.')[-1] in message]
+    arg = (named or config_args or [''])[0]
+    _fail(f'{arg}: {message}' if arg else message)
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  import jax  # pylint: disable=g-import-not-at-top
+  from mlm_jax import train  # pylint: disable=g-import-not-at-top
+  try:
+    config_lib.validate(_CONFIG.value, jax.device_count())
+    train.run(_CONFIG.value, _WORKDIR.value)
+  except config_lib.ConfigError as e:
+    _fail(str(e))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)

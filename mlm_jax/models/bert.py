@@ -1,0 +1,51 @@
+"""BERT for masked-LM pre-training: encoder + MLM head evaluated at chosen positions only."""
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from mlm_jax.models import encoder, layers
+
+
+class MlmHead(nn.Module):
+  """Dense + GELU + LayerNorm, then the decoder tied to the token embedding, plus a bias."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, h_BPD, embeddings: encoder.Embeddings):
+    c = self.cfg
+    h_BPD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
+                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
+                     bias_init=layers.zeros(('embed',)))(h_BPD)
+    h_BPD = nn.gelu(h_BPD, approximate=False)
+    h_BPD = layers.layer_norm(c.layer_norm_eps, 'norm')(h_BPD).astype(jnp.dtype(c.dtype))
+    logits_BPV = embeddings.attend(h_BPD)
+    bias_V = self.param('bias', layers.zeros(('vocab',)), (c.vocab_size,))
+    return logits_BPV.astype(jnp.float32) + bias_V
+
+
+class BertForMaskedLM(nn.Module):
+  """encode() gives hidden states; __call__ also gives MLM logits at `masked_positions`."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
+               token_type_ids_BL=None, deterministic: bool = True):
+    """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V)."""
+    c = self.cfg
+    emb = encoder.Embeddings(c, deterministic, name='embeddings')
+    x_BLD = emb(input_ids_BL, positions_BL, token_type_ids_BL)
+    x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
+    hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
+        x_BLD, layers.attention_mask(segment_ids_BL))
+    if masked_positions_BP is None:
+      gathered = hidden_BLD
+    else:  # project to the vocabulary only where there is something to predict
+      gathered = jnp.take_along_axis(hidden_BLD, masked_positions_BP[..., None], axis=1)
+    logits = MlmHead(c, name='mlm_head')(gathered, emb)
+    return hidden_BLD, logits
+
+
+def count_params(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))

@@ -1,0 +1,68 @@
+"""Embeddings and the transformer stack (unrolled or nn.scan, optional remat)."""
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from mlm_jax.models import layers
+
+REMAT_POLICIES = {
+    'full': jax.checkpoint_policies.nothing_saveable,
+    'dots': jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
+class Embeddings(nn.Module):
+  """Token + learned position (+ token type) embeddings, LayerNorm, dropout."""
+  cfg: Any
+  deterministic: bool
+
+  def setup(self):
+    c = self.cfg
+    embed = lambda n, name: nn.Embed(  # noqa: E731
+        n, c.hidden_size, name=name, embedding_init=nn.with_logical_partitioning(
+            nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')))
+    self.word_embeddings = embed(c.vocab_size, 'word_embeddings')
+    self.position_embeddings = embed(c.max_positions, 'position_embeddings')
+    if c.type_vocab_size:
+      self.token_type_embeddings = embed(c.type_vocab_size, 'token_type_embeddings')
+    self.norm = layers.layer_norm(c.layer_norm_eps, 'norm')
+    self.dropout = nn.Dropout(c.dropout_rate)
+
+  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None):
+    x_BLD = self.word_embeddings(input_ids_BL) + self.position_embeddings(positions_BL)
+    if self.cfg.type_vocab_size:
+      if token_type_ids_BL is None:
+        token_type_ids_BL = jnp.zeros_like(input_ids_BL)
+      x_BLD = x_BLD + self.token_type_embeddings(token_type_ids_BL)
+    x_BLD = self.norm(x_BLD).astype(jnp.dtype(self.cfg.dtype))
+    return self.dropout(x_BLD, self.deterministic)
+
+  def attend(self, h_BPD):
+    """Tied decoder: scores against every token embedding."""
+    return self.word_embeddings.attend(h_BPD)
+
+
+class Encoder(nn.Module):
+  """The layer stack. Parameters of a scanned stack carry a leading 'layers' axis."""
+  cfg: Any
+  deterministic: bool
+
+  @nn.compact
+  def __call__(self, x_BLD, mask_B1LL):
+    c = self.cfg
+    block = layers.TransformerLayer
+    if c.remat_policy != 'none':
+      block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
+    if c.scan_layers:
+      stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
+                      in_axes=nn.broadcast, length=c.num_layers,
+                      metadata_params={nn.PARTITION_NAME: 'layers'})
+      x_BLD, _ = stack(c, self.deterministic, name='layers')(x_BLD, mask_B1LL)
+    else:
+      for i in range(c.num_layers):
+        x_BLD, _ = block(c, self.deterministic, name=f'layers_{i}')(x_BLD, mask_B1LL)
+    if c.pre_layer_norm:
+      x_BLD = layers.layer_norm(c.layer_norm_eps, 'final_norm')(x_BLD).astype(x_BLD.dtype)
+    return x_BLD

@@ -1,0 +1,91 @@
+"""On-device dynamic masking at static shapes.
+
+Each row gets exactly `max_predictions` prediction slots. Candidates are real tokens that are
+not special; words (or single tokens) are chosen in a random order until the row's budget,
+round(rate x candidates) capped at max_predictions, is spent. Unused slots get weight 0.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialTokens:
+  """Ids the objective must know. `special` are never chosen and never sampled as noise."""
+  pad: int
+  mask: int
+  cls: int
+  sep: int
+  special: tuple[int, ...]
+  vocab_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskingSpec:
+  rate: float
+  max_predictions: int
+  mask_token_fraction: float
+  random_token_fraction: float
+
+
+def word_ids(input_ids_BL, segment_ids_BL, word_start_V) -> jax.Array:
+  """Word index of each token: a new word starts at a word-start piece or a new segment."""
+  starts = word_start_V[input_ids_BL]
+  new_segment = jnp.concatenate(
+      [jnp.ones_like(segment_ids_BL[:, :1], bool), segment_ids_BL[:, 1:] != segment_ids_BL[:, :-1]],
+      axis=1)
+  return jnp.cumsum(starts | new_segment, axis=1) - 1
+
+
+def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions):
+  """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens."""
+  B, L = candidates_BL.shape
+  n_cand_B = candidates_BL.sum(axis=1)
+  budget_B = jnp.minimum(max_predictions, jnp.maximum(1, jnp.round(n_cand_B * rate))).astype(jnp.int32)
+  # Candidate tokens per word; words without candidates get an infinite score.
+  word_len_BW = jax.vmap(lambda w, c: jnp.zeros(L, jnp.int32).at[w].add(c))(
+      word_id_BL, candidates_BL.astype(jnp.int32))
+  score_BW = jnp.where(word_len_BW > 0, jax.random.uniform(rng, (B, L)), jnp.inf)
+  order_BW = jnp.argsort(score_BW, axis=1)
+  cum_BW = jnp.cumsum(jnp.take_along_axis(word_len_BW, order_BW, axis=1), axis=1)
+  taken_sorted_BW = cum_BW <= budget_B[:, None]
+  taken_BW = jax.vmap(lambda o, t: jnp.zeros(L, bool).at[o].set(t))(order_BW, taken_sorted_BW)
+  return jnp.take_along_axis(taken_BW, word_id_BL, axis=1) & candidates_BL
+
+
+def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: MaskingSpec,
+               word_start_V=None):
+  """Returns masked inputs, prediction positions, original ids and weights.
+
+  input_ids (B, L) -> dict(input_ids (B, L) corrupted, masked_positions (B, P),
+  masked_ids (B, P) targets, masked_weights (B, P) float32 1/0).
+  """
+  B, L = input_ids_BL.shape
+  P = spec.max_predictions
+  choose_rng, mix_rng, random_rng = jax.random.split(rng, 3)
+  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
+  candidates_BL = (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+  if word_start_V is None:  # every token is its own word
+    wid_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
+  else:
+    wid_BL = word_ids(input_ids_BL, segment_ids_BL, word_start_V)
+  chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P)
+
+  # Positions of chosen tokens first (in order), padded with 0 and weighted away.
+  key_BL = jnp.where(chosen_BL, jnp.arange(L), L + jnp.arange(L))
+  positions_BP = jnp.argsort(key_BL, axis=1)[:, :P].astype(jnp.int32)
+  weights_BP = jnp.take_along_axis(chosen_BL, positions_BP, axis=1)
+  positions_BP = jnp.where(weights_BP, positions_BP, 0)
+  targets_BP = jnp.take_along_axis(input_ids_BL, positions_BP, axis=1)
+
+  u_BL = jax.random.uniform(mix_rng, (B, L))
+  to_mask = chosen_BL & (u_BL < spec.mask_token_fraction)
+  to_random = chosen_BL & ~to_mask & (u_BL < spec.mask_token_fraction + spec.random_token_fraction)
+  normal_ids = np.array([i for i in range(tokens.vocab_size) if i not in set(tokens.special)],
+                        np.int32)
+  random_BL = jnp.asarray(normal_ids)[jax.random.randint(random_rng, (B, L), 0, len(normal_ids))]
+  corrupted_BL = jnp.where(to_mask, tokens.mask, jnp.where(to_random, random_BL, input_ids_BL))
+  return dict(input_ids=corrupted_BL.astype(input_ids_BL.dtype), masked_positions=positions_BP,
+              masked_ids=targets_BP, masked_weights=weights_BP.astype(jnp.float32))

@@ -1,0 +1,73 @@
+"""Device mesh from config, logical-axis rules, and batch shardings."""
+import math
+from collections.abc import Sequence
+
+import jax
+import ml_collections
+import numpy as np
+from flax import linen as nn
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from mlm_jax.config_lib import ConfigError
+
+MESH_AXES = ('data', 'fsdp', 'tensor')
+BATCH_AXES = ('data', 'fsdp')  # the data-parallel axes a batch is split over
+
+
+def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
+  """Resolves at most one -1 axis so the product equals the device count."""
+  sizes = [int(mesh_cfg[a]) for a in MESH_AXES]
+  if sizes.count(-1) > 1:
+    raise ConfigError(f'mesh: at most one axis may be -1, got {dict(zip(MESH_AXES, sizes))}')
+  for axis, size in zip(MESH_AXES, sizes):
+    if size == 0 or size < -1:
+      raise ConfigError(f'mesh.{axis}={size} must be positive or -1')
+  known = math.prod(s for s in sizes if s != -1)
+  if -1 in sizes:
+    if num_devices % known:
+      raise ConfigError(f'mesh sizes {dict(zip(MESH_AXES, sizes))} do not divide '
+                        f'{num_devices} devices')
+    sizes[sizes.index(-1)] = num_devices // known
+  if math.prod(sizes) != num_devices:
+    raise ConfigError(f'mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, '
+                      f'have {num_devices}')
+  return tuple(sizes)
+
+
+def make_mesh(mesh_cfg: ml_collections.ConfigDict,
+              devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
+  devices = list(devices if devices is not None else jax.devices())
+  shape = mesh_shape(mesh_cfg, len(devices))
+  if devices == jax.devices():
+    return jax.make_mesh(shape, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3)
+  return jax.sharding.Mesh(np.array(devices).reshape(shape), MESH_AXES,
+                           axis_types=(jax.sharding.AxisType.Auto,) * 3)
+
+
+def rules(mesh_cfg: ml_collections.ConfigDict) -> tuple:
+  return tuple((name, tuple(axes) if isinstance(axes, list) else axes)
+               for name, axes in mesh_cfg.rules)
+
+
+def logical_to_sharding(specs, mesh: jax.sharding.Mesh, axis_rules):
+  """Pytree of logical PartitionSpecs -> pytree of NamedShardings."""
+  return nn.logical_to_mesh_sharding(specs, mesh, axis_rules)
+
+
+def batch_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
+  """Leading (batch) axis split over the data-parallel axes, the rest replicated."""
+  return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_parallel_size(mesh: jax.sharding.Mesh) -> int:
+  return math.prod(mesh.shape[a] for a in BATCH_AXES)
+
+
+def host_batch_to_global(batch: dict, mesh: jax.sharding.Mesh) -> dict:
+  """This host's rows -> one global jax.Array per feature (the only host->device path)."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}

@@ -1,0 +1,56 @@
+"""TrainState and its creation: abstract shapes first, then a sharded init (no unsharded copy)."""
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+from jax.sharding import PartitionSpec as P
+
+from mlm_jax import sharding
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def init_variables(model: nn.Module, seq_len: int, rng) -> dict:
+  """Boxed (logically annotated) parameters from a one-row dummy batch."""
+  ids = jnp.zeros((1, seq_len), jnp.int32)
+  return model.init({'params': rng}, ids, jnp.ones_like(ids), ids, ids[:, :1])['params']
+
+
+def make_init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int
+                 ) -> Callable[[jax.Array], TrainState]:
+  def init(rng) -> TrainState:
+    params = nn.meta.unbox(init_variables(model, seq_len, rng))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+  return init
+
+
+def state_shardings(model, tx, seq_len: int, mesh, axis_rules):
+  """Shardings of every TrainState leaf, derived from the parameters' logical axes."""
+  boxed = jax.eval_shape(lambda r: init_variables(model, seq_len, r), jax.random.key(0))
+  param_specs = nn.get_partition_spec(boxed)
+  params = jax.tree.map(lambda x: x.value if isinstance(x, nn.meta.AxisMetadata) else x, boxed,
+                        is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))
+  opt_shapes = jax.eval_shape(tx.init, params)
+  opt_specs = optax.tree_map_params(tx, lambda _, spec: spec, opt_shapes, param_specs,
+                                    transform_non_params=lambda _: P(),
+                                    is_leaf=lambda x: isinstance(x, P))
+  specs = TrainState(step=P(), params=param_specs, opt_state=opt_specs)
+  return sharding.logical_to_sharding(specs, mesh, axis_rules)
+
+
+def abstract_state(init_fn, shardings) -> TrainState:
+  shapes = jax.eval_shape(init_fn, jax.random.key(0))
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                      shapes, shardings)
+
+
+def create_sharded(init_fn, shardings, rng) -> TrainState:
+  return jax.jit(init_fn, out_shardings=shardings)(rng)

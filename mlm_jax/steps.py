@@ -1,0 +1,66 @@
+"""Pure train and eval steps; gradient accumulation over micro-batches. No I/O here."""
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mlm_jax.state import TrainState
+
+LossFn = Callable[..., tuple[jax.Array, dict]]
+
+
+def add_metrics(a: dict, b: dict) -> dict:
+  return jax.tree.map(jnp.add, a, b)
+
+
+def split_micro_batches(batch: dict, num_micro: int) -> dict:
+  """(B, ...) -> (M, B/M, ...), micro-batch j taking rows j, j+M, ...: every data shard
+  contributes equally to every micro-batch, so no rows move between devices."""
+  def split(x):
+    b = x.shape[0] // num_micro
+    return x.reshape(b, num_micro, *x.shape[1:]).swapaxes(0, 1)
+  return jax.tree.map(split, batch)
+
+
+def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int):
+  grad_fn = jax.value_and_grad(lambda p, b, r: loss_fn(p, b, r, train=True), has_aux=True)
+  if num_micro == 1:
+    (_, metrics), grads = grad_fn(params, batch, rng)
+    return grads, metrics
+
+  micro = split_micro_batches(batch, num_micro)
+
+  def body(carry, xs):
+    grads_acc, metrics_acc = carry
+    i, mb = xs
+    (_, metrics), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
+    return (add_metrics(grads_acc, grads), add_metrics(metrics_acc, metrics)), None
+
+  first = jax.tree.map(lambda x: x[0], micro)
+  (_, m_shapes), g_shapes = jax.eval_shape(grad_fn, params, first, rng)
+  zeros = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), t)  # noqa: E731
+  (grads, metrics), _ = jax.lax.scan(body, (zeros(g_shapes), zeros(m_shapes)),
+                                     (jnp.arange(num_micro), micro))
+  # Each micro-batch loss is a mean; the step's gradient is the mean over micro-batches.
+  return jax.tree.map(lambda g: g / num_micro, grads), metrics
+
+
+def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossFn,
+               tx: optax.GradientTransformation, schedule: optax.Schedule, num_micro: int = 1
+               ) -> tuple[TrainState, dict]:
+  """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks."""
+  step_rng = jax.random.fold_in(rng, state.step)
+  grads, metrics = loss_and_grads(loss_fn, state.params, batch, step_rng, num_micro)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = dict(metrics)
+  metrics['grad_norm'] = (optax.tree.norm(grads), jnp.ones(()))
+  metrics['learning_rate'] = (schedule(state.step), jnp.ones(()))
+  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+  return new_state, metrics
+
+
+def eval_step(params: Any, batch: dict, rng: jax.Array, *, loss_fn: LossFn) -> dict:
+  _, metrics = loss_fn(params, batch, rng, train=False)
+  return metrics

@@ -1,0 +1,173 @@
+"""The training loop, in labelled phases:
+mesh -> data -> abstract state -> sharded init -> restore -> compile -> loop (eval, checkpoint,
+metrics)."""
+import functools
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
+from mlm_jax import steps as steps_lib
+from mlm_jax.data import pipeline
+
+
+def _log(msg: str) -> None:
+  logging.info(msg)
+  if jax.process_index() == 0:
+    print(msg, flush=True)
+
+
+def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
+  """One pass over the validation split with fixed masks; adds the most-frequent-token baseline."""
+  dp_hosts = jax.process_count()
+  ds = pipeline.make_dataset(source, 'validation', config.data.seq_len,
+                             config.eval.batch_size // dp_hosts, train=False, seed=config.seed,
+                             host_index=jax.process_index(), host_count=dp_hosts,
+                             tf_threads=config.data.tf_threads)
+  totals = None
+  for i, batch in enumerate(ds.as_numpy_iterator()):
+    if config.eval.steps and i >= config.eval.steps:
+      break
+    out = eval_fn(params, sharding.host_batch_to_global(batch, mesh), jax.random.fold_in(rng, i))
+    totals = out if totals is None else steps_lib.add_metrics(totals, out)
+  if totals is None:
+    raise config_lib.ConfigError('the validation split yielded no batch')
+  totals = jax.device_get(totals)
+  label_counts = np.asarray(totals.pop('label_counts'))
+  values = metrics.reduce(totals)
+  values['perplexity'] = float(np.exp(values['mlm_loss']))
+  values['baseline_mlm_accuracy'] = float(label_counts.max() / max(label_counts.sum(), 1))
+  values['eval_predictions'] = int(label_counts.sum())
+  return values
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) to config.train.steps; returns the final eval metrics."""
+  config_lib.validate(config, jax.device_count())
+  t_cfg = config.train
+
+  # Phase: mesh.
+  mesh = sharding.make_mesh(config.mesh)
+  rules = sharding.rules(config.mesh)
+  _log(f'mesh {dict(mesh.shape)} over {jax.device_count()} {jax.devices()[0].platform} devices, '
+       f'{jax.process_count()} process(es)')
+
+  # Measured before the input pipeline starts, so it has the cores to itself.
+  peak = metrics.peak_flops_per_device(t_cfg.peak_flops) * jax.device_count()
+
+  # Phase: data.
+  source = pipeline.build_source(config.data, workdir)
+  if source.tokens.vocab_size > config.model.vocab_size:
+    raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
+                                 f'tokens, more than model.vocab_size={config.model.vocab_size}')
+  host_batch = t_cfg.batch_size // jax.process_count()
+  train_iter = pipeline.BatchIterator(pipeline.make_dataset(
+      source, 'train', config.data.seq_len, host_batch, train=True, seed=config.seed,
+      host_index=jax.process_index(), host_count=jax.process_count(),
+      tf_threads=config.data.tf_threads))
+
+  # Phase: abstract state.
+  model = models.MODELS[config.model.name](config.model)
+  tx = optim.make_optimizer(t_cfg)
+  word_start = source.word_start if config.objective.whole_word else None
+  loss_fn = objectives.OBJECTIVES[config.objective.name](model, config.objective, source.tokens,
+                                                         word_start)
+  init_fn = state.make_init_fn(model, tx, config.data.seq_len)
+  with jax.set_mesh(mesh):
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
+  abstract = state.abstract_state(init_fn, shardings)
+  n_params = sum(x.size for x in jax.tree.leaves(abstract.params))
+  _log(f'model {config.model.name}: {n_params:,} parameters')
+  init_rng, train_rng, eval_rng = jax.random.split(jax.random.key(config.seed), 3)
+
+  # Phases: sharded init, restore.
+  ckpt = checkpointing.Checkpointer(workdir, config.checkpoint.keep, config.checkpoint.every_steps)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    train_state = ckpt.restore(latest, abstract, train_iter)
+    _log(f'resumed from {ckpt.directory}/{latest}')
+  else:
+    train_state = state.create_sharded(init_fn, shardings, init_rng)
+    _log('initialised a fresh model')
+
+  # Phase: compile (ahead of time, so the loop never compiles).
+  batch_sh = sharding.batch_sharding(mesh)
+  batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
+                                          sharding=batch_sh) for k in pipeline.RENAME.values()}
+  step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
+                              schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches)
+  t0 = time.time()
+  with jax.set_mesh(mesh), nn_rules(rules):
+    train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh)),
+                         out_shardings=(shardings, sharding.replicated(mesh)),
+                         donate_argnums=0).lower(abstract, batch_shapes, train_rng).compile()
+    eval_step = jax.jit(functools.partial(steps_lib.eval_step, loss_fn=loss_fn),
+                        in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh)),
+                        out_shardings=sharding.replicated(mesh))
+  _log(f'compiled train step in {time.time() - t0:.1f}s')
+  add = jax.jit(steps_lib.add_metrics)
+
+  flops_per_token = metrics.model_flops_per_token(config.model, config.data.seq_len,
+                                                  config.objective.max_predictions)
+  tokens_per_step = t_cfg.batch_size * config.data.seq_len
+  writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
+
+  def run_eval(step: int) -> dict:
+    with jax.set_mesh(mesh), nn_rules(rules):
+      values = evaluate(eval_step, train_state.params, source, config, mesh, eval_rng)
+    writer.write(step, 'eval', values)
+    _log(f'eval step {step}: loss {values["mlm_loss"]:.4f} | acc {values["mlm_accuracy"]:.4f} '
+         f'(most-frequent-token baseline {values["baseline_mlm_accuracy"]:.4f}) | '
+         f'ppl {values["perplexity"]:.1f}')
+    return values
+
+  # Phase: loop.
+  step = int(jax.device_get(train_state.step))
+  sums, interval_start, interval_steps = None, time.time(), 0
+  loop_start, loop_start_step = time.time(), step
+  eval_values = {}
+  while step < t_cfg.steps:
+    batch = sharding.host_batch_to_global(next(train_iter), mesh)
+    train_state, step_metrics = train_step(train_state, batch, train_rng)
+    sums = step_metrics if sums is None else add(sums, step_metrics)
+    step += 1
+    interval_steps += 1
+    if step % t_cfg.log_every_steps == 0 or step == t_cfg.steps:
+      values = metrics.reduce(jax.device_get(sums))
+      elapsed = time.time() - interval_start
+      values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
+      values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
+      values['packing_efficiency'] = float(np.mean(batch_nonpad_fraction(batch)))
+      writer.write(step, 'train', values)
+      _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
+                                 step - loop_start_step))
+      sums, interval_start, interval_steps = None, time.time(), 0
+    if config.eval.every_steps and step % config.eval.every_steps == 0 and step < t_cfg.steps:
+      t_eval = time.time()
+      eval_values = run_eval(step)
+      interval_start += time.time() - t_eval  # eval time is not training time
+    stopping = step == t_cfg.steps or step == t_cfg.stop_at_step
+    ckpt.save(step, train_state, train_iter, force=stopping)
+    if step == t_cfg.stop_at_step:
+      break
+
+  if step == t_cfg.steps:
+    eval_values = run_eval(step)
+  ckpt.close()
+  writer.close()
+  _log(f'done: step {step}, workdir {os.path.abspath(workdir)}')
+  return eval_values
+
+
+def batch_nonpad_fraction(batch) -> float:
+  seg = batch['segment_ids']
+  return float(jax.device_get((seg != 0).mean()))
+
+
+def nn_rules(rules):
+  from flax import linen as nn  # pylint: disable=g-import-not-at-top
+  return nn.logical_axis_rules(rules)

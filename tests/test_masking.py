@@ -1,0 +1,120 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlm_jax.objectives import masking
+
+TOKENS = masking.SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4), vocab_size=100)
+
+
+def _batch(B=64, L=128, n_docs=3, seed=0):
+  """Packed rows: n_docs documents, each [CLS] words [SEP], then padding."""
+  rng = np.random.default_rng(seed)
+  ids = np.zeros((B, L), np.int32)
+  seg = np.zeros((B, L), np.int32)
+  for b in range(B):
+    pos = 0
+    for d in range(n_docs):
+      n = rng.integers(10, 35)
+      ids[b, pos:pos + n] = np.concatenate([[2], rng.integers(5, 100, n - 2), [3]])
+      seg[b, pos:pos + n] = d + 1
+      pos += n
+  return jnp.asarray(ids), jnp.asarray(seg)
+
+
+def _spec(**kw):
+  args = dict(rate=0.15, max_predictions=20, mask_token_fraction=0.8, random_token_fraction=0.1)
+  args.update(kw)
+  return masking.MaskingSpec(**args)
+
+
+def test_rate_and_budget():
+  ids, seg = _batch()
+  out = masking.mask_batch(jax.random.key(0), ids, seg, TOKENS, _spec())
+  cand = ((seg != 0) & (ids > 4)).sum(1)
+  expected = np.minimum(20, np.maximum(1, np.round(np.asarray(cand) * 0.15)))
+  np.testing.assert_array_equal(np.asarray(out['masked_weights']).sum(1), expected)
+
+
+def test_budget_capped_by_max_predictions():
+  ids, seg = _batch()
+  out = masking.mask_batch(jax.random.key(1), ids, seg, TOKENS, _spec(rate=0.5, max_predictions=8))
+  assert np.all(np.asarray(out['masked_weights']).sum(1) == 8)
+
+
+def test_never_special_or_padding_and_targets_are_originals():
+  ids, seg = _batch()
+  out = masking.mask_batch(jax.random.key(2), ids, seg, TOKENS, _spec(rate=0.3, max_predictions=40))
+  w = np.asarray(out['masked_weights']) > 0
+  pos = np.asarray(out['masked_positions'])
+  orig = np.take_along_axis(np.asarray(ids), pos, 1)
+  assert np.all(orig[w] > 4), 'a special token or padding was chosen'
+  np.testing.assert_array_equal(np.asarray(out['masked_ids'])[w], orig[w])
+  # Only chosen positions may change.
+  changed = np.asarray(out['input_ids']) != np.asarray(ids)
+  chosen = np.zeros_like(changed)
+  for b in range(ids.shape[0]):
+    chosen[b, pos[b][w[b]]] = True
+  assert not np.any(changed & ~chosen)
+
+
+def test_replacement_mix():
+  ids, seg = _batch(B=2048)
+  out = masking.mask_batch(jax.random.key(3), ids, seg, TOKENS, _spec())
+  w = np.asarray(out['masked_weights']) > 0
+  pos = np.asarray(out['masked_positions'])
+  new = np.take_along_axis(np.asarray(out['input_ids']), pos, 1)[w]
+  orig = np.asarray(out['masked_ids'])[w]
+  n = len(new)
+  frac_mask = np.mean(new == 4)
+  frac_same = np.mean(new == orig)
+  assert abs(frac_mask - 0.8) < 0.02, frac_mask
+  # kept (10%) plus random draws that hit the original (10% x 1/95)
+  assert abs(frac_same - (0.1 + 0.1 / 95)) < 0.02, frac_same
+  assert np.all(new[(new != 4)] > 4), 'random replacements must not be special tokens'
+  assert n > 10000
+
+
+def test_electra_mix_has_no_random_tokens():
+  ids, seg = _batch(B=128)
+  out = masking.mask_batch(jax.random.key(4), ids, seg, TOKENS,
+                           _spec(mask_token_fraction=0.85, random_token_fraction=0.0))
+  w = np.asarray(out['masked_weights']) > 0
+  new = np.take_along_axis(np.asarray(out['input_ids']), np.asarray(out['masked_positions']), 1)[w]
+  orig = np.asarray(out['masked_ids'])[w]
+  assert np.all((new == 4) | (new == orig))
+
+
+def test_same_key_same_mask_and_fold_in_differs():
+  ids, seg = _batch()
+  key = jax.random.fold_in(jax.random.key(7), 123)
+  a = masking.mask_batch(key, ids, seg, TOKENS, _spec())
+  b = masking.mask_batch(jax.random.fold_in(jax.random.key(7), 123), ids, seg, TOKENS, _spec())
+  c = masking.mask_batch(jax.random.fold_in(jax.random.key(7), 124), ids, seg, TOKENS, _spec())
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k])
+  assert not np.array_equal(a['masked_positions'], c['masked_positions'])
+
+
+def test_whole_word_masking_takes_every_piece_of_a_word():
+  # Word starts: even ids >= 6 start a word, odd ids continue it.
+  word_start = np.zeros(100, bool)
+  word_start[:5] = True
+  word_start[6::2] = True
+  rng = np.random.default_rng(0)
+  B, L = 64, 64
+  ids = np.zeros((B, L), np.int32)
+  ids[:, 0], ids[:, L - 1] = 2, 3
+  ids[:, 1:L - 1] = rng.integers(5, 100, (B, L - 2))
+  seg = np.ones((B, L), np.int32)
+  out = masking.mask_batch(jax.random.key(5), jnp.asarray(ids), jnp.asarray(seg), TOKENS,
+                           _spec(rate=0.2, max_predictions=16), jnp.asarray(word_start))
+  wid = np.asarray(masking.word_ids(jnp.asarray(ids), jnp.asarray(seg), jnp.asarray(word_start)))
+  w = np.asarray(out['masked_weights']) > 0
+  pos = np.asarray(out['masked_positions'])
+  for b in range(B):
+    chosen = set(pos[b][w[b]].tolist())
+    words = {wid[b, p] for p in chosen}
+    members = {p for p in range(L) if wid[b, p] in words and ids[b, p] > 4}
+    assert chosen == members, 'a word was masked only in part'
+    assert len(chosen) <= 16

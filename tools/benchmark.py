@@ -1,0 +1,126 @@
+"""Times steady-state training steps of a config on synthetic full rows; prints one JSON line.
+
+python tools/benchmark.py --config=configs/bert.py:size=mini [--batch_size=32] [--torch]
+
+--torch also times Hugging Face transformers' BertForMaskedLM (PyTorch eager,
+torch.optim.AdamW, same dimensions and batch, the same fraction of labelled positions) in the
+same process, after the JAX run, and reports the ratio.
+"""
+import functools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from mlm_jax import metrics, models, objectives, optim, sharding, state  # noqa: E402
+from mlm_jax import steps as steps_lib  # noqa: E402
+from mlm_jax.objectives.masking import SpecialTokens  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')
+_STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+_BATCH = flags.DEFINE_integer('batch_size', 0, 'Override train.batch_size (0: keep).')
+_TORCH = flags.DEFINE_boolean('torch', False, 'Also time the transformers PyTorch baseline.')
+_THREADS = flags.DEFINE_integer('threads', 2, 'PyTorch intra-op threads.')
+
+
+def synthetic_batch(rng, batch: int, seq_len: int, vocab: int) -> dict:
+  ids = rng.integers(5, vocab, (batch, seq_len)).astype(np.int32)
+  ids[:, 0], ids[:, -1] = 2, 3
+  return {'input_ids': ids, 'segment_ids': np.ones_like(ids),
+          'positions': np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy()}
+
+
+def time_jax(config, batch_np) -> float:
+  """Seconds per optimizer step, median of the timed steps."""
+  mesh = sharding.make_mesh(config.mesh)
+  rules = sharding.rules(config.mesh)
+  model = models.MODELS[config.model.name](config.model)
+  tx = optim.make_optimizer(config.train)
+  tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
+                         vocab_size=config.model.vocab_size)
+  loss_fn = objectives.OBJECTIVES[config.objective.name](model, config.objective, tokens, None)
+  init_fn = state.make_init_fn(model, tx, config.data.seq_len)
+  from flax import linen as nn  # pylint: disable=g-import-not-at-top
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
+    train_state = state.create_sharded(init_fn, shardings, jax.random.key(0))
+    step = jax.jit(functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
+                                     schedule=optim.schedule(config.train),
+                                     num_micro=config.train.micro_batches),
+                   in_shardings=(shardings, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
+                   out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
+    batch = sharding.host_batch_to_global(batch_np, mesh)
+    rng = jax.random.key(1)
+    times = []
+    for i in range(_WARMUP.value + _STEPS.value + 1):
+      t = time.perf_counter()
+      train_state, m = step(train_state, batch, rng)
+      jax.block_until_ready(m)
+      if i > _WARMUP.value:
+        times.append(time.perf_counter() - t)
+  return float(np.median(times))
+
+
+def time_torch(config, batch_np) -> float:
+  import torch  # pylint: disable=g-import-not-at-top
+  from transformers import BertConfig, BertForMaskedLM  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(_THREADS.value)
+  torch.manual_seed(0)
+  m = config.model
+  model = BertForMaskedLM(BertConfig(
+      vocab_size=m.vocab_size, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
+      num_attention_heads=m.num_heads, intermediate_size=m.mlp_dim,
+      max_position_embeddings=m.max_positions, hidden_dropout_prob=m.dropout_rate,
+      attention_probs_dropout_prob=m.attention_dropout_rate, type_vocab_size=max(m.type_vocab_size, 1)))
+  model.train()
+  opt = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate,
+                          weight_decay=config.train.weight_decay)
+  ids = torch.from_numpy(batch_np['input_ids'].astype(np.int64))
+  labels = torch.full_like(ids, -100)
+  rng = np.random.default_rng(0)
+  chosen = rng.random(ids.shape) < config.objective.mask_rate
+  labels[torch.from_numpy(chosen)] = ids[torch.from_numpy(chosen)]
+  mask = torch.ones_like(ids)
+  times = []
+  for i in range(_WARMUP.value + _STEPS.value + 1):
+    t = time.perf_counter()
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if i > _WARMUP.value:
+      times.append(time.perf_counter() - t)
+  return float(np.median(times))
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  if _BATCH.value:
+    config.train.batch_size = _BATCH.value
+  seq_len, batch = config.data.seq_len, config.train.batch_size
+  peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
+  batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
+  step_s = time_jax(config, batch_np)
+  flops = metrics.model_flops_per_token(config.model, seq_len, config.objective.max_predictions)
+  tps = batch * seq_len / step_s
+  result = {'config': _CONFIG.value.model.name, 'batch_size': batch, 'seq_len': seq_len,
+            'tokens_per_sec': tps, 'step_time_s': step_s, 'model_flops_per_token': flops,
+            'peak_flops': peak, 'mfu': tps * flops / peak}
+  if _TORCH.value:
+    torch_s = time_torch(config, batch_np)
+    result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
+                  speedup_vs_torch=torch_s / step_s)
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  app.run(main)
