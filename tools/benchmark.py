@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from mlm_jax import metrics, models, objectives, optim, sharding, state  # noqa: E402
+from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, state  # noqa: E402
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax.objectives.masking import SpecialTokens  # noqa: E402
 
@@ -107,6 +107,10 @@ def main(argv):
   if _BATCH.value:
     config.train.batch_size = _BATCH.value
   seq_len, batch = config.data.seq_len, config.train.batch_size
+  try:
+    config_lib.validate(config, jax.device_count())
+  except config_lib.ConfigError as e:
+    sys.exit(f'error: {e}')
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
   step_s = time_jax(config, batch_np)

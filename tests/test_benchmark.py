@@ -1,0 +1,19 @@
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_benchmark_prints_json_with_mfu():
+  out = subprocess.run(
+      [sys.executable, 'tools/benchmark.py', '--config=configs/demo.py', '--steps=2', '--warmup=0',
+       '--batch_size=8', '--config.model.num_layers=1', '--config.train.peak_flops=1e11'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  for key in ('tokens_per_sec', 'step_time_s', 'model_flops_per_token', 'peak_flops', 'mfu'):
+    assert result[key] > 0
+  assert result['peak_flops'] == 8 * 1e11  # per-device peak x the 8 fake devices
+  mfu = result['tokens_per_sec'] * result['model_flops_per_token'] / result['peak_flops']
+  assert abs(result['mfu'] - mfu) < 1e-9
