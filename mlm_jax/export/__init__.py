@@ -1,0 +1,1 @@
+"""Hugging Face interoperability: name maps (data), weight conversion, export and import."""

@@ -1,0 +1,105 @@
+"""Weight conversion between mlm_jax parameter trees and Hugging Face state dicts."""
+import numpy as np
+
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.export import bert_names
+
+HF_CLASSES = {'bert': ('BertForMaskedLM', 'bert')}
+
+
+def unstack_layers(params: dict, num_layers: int) -> dict:
+  """Scanned encoder (encoder/layers/... with a leading layer axis) -> layers_{i}."""
+  enc = params['encoder']
+  if 'layers' not in enc:
+    return params
+  rest = {k: v for k, v in enc.items() if k != 'layers'}
+  for i in range(num_layers):
+    rest[f'layers_{i}'] = _map(lambda x, i=i: x[i], enc['layers'])
+  return {**params, 'encoder': rest}
+
+
+def stack_layers(params: dict, num_layers: int) -> dict:
+  enc = dict(params['encoder'])
+  layers = [enc.pop(f'layers_{i}') for i in range(num_layers)]
+  enc['layers'] = _map(lambda *xs: np.stack(xs), *layers)
+  return {**params, 'encoder': enc}
+
+
+def _map(fn, *trees):
+  if isinstance(trees[0], dict):
+    return {k: _map(fn, *(t[k] for t in trees)) for k in trees[0]}
+  return fn(*trees)
+
+
+def _get(tree: dict, path: str):
+  for part in path.split('/'):
+    tree = tree[part]
+  return tree
+
+
+def _set(tree: dict, path: str, value) -> None:
+  *parents, leaf = path.split('/')
+  for part in parents:
+    tree = tree.setdefault(part, {})
+  tree[leaf] = value
+
+
+def check_exportable(model_cfg) -> None:
+  """Refuses, in one line, options Hugging Face's BertForMaskedLM cannot represent."""
+  if model_cfg.name not in HF_CLASSES:
+    raise ConfigError(f'model.name={model_cfg.name!r} has no Hugging Face export')
+  if model_cfg.pre_layer_norm:
+    raise ConfigError('model.pre_layer_norm=True has no equivalent in BertForMaskedLM (post-LN)')
+
+
+def to_hf_state_dict(params: dict, model_cfg) -> dict[str, np.ndarray]:
+  check_exportable(model_cfg)
+  params = unstack_layers(_map(np.asarray, params), model_cfg.num_layers)
+  out = {}
+  for hf, ours, kind in bert_names.table(model_cfg):
+    out[hf] = np.ascontiguousarray(bert_names.to_hf(kind, _get(params, ours)), np.float32)
+  if not model_cfg.type_vocab_size:  # HF always adds a type embedding: make it zero
+    out[bert_names.TOKEN_TYPE[0][0]] = np.zeros((1, model_cfg.hidden_size), np.float32)
+  for name, source in bert_names.TIED_ON_EXPORT.items():
+    out[name] = out[source]
+  return out
+
+
+def from_hf_state_dict(state_dict: dict, model_cfg, expected: dict | None = None
+                       ) -> tuple[dict, list[str]]:
+  """HF tensors -> our parameter tree. Returns (params, names missing from the checkpoint).
+
+  EXPECTED (our freshly initialised params, unscanned) supplies shapes to check and the values
+  of missing tensors; a shape mismatch is an error naming the tensor.
+  """
+  params, missing = {}, []
+  for hf, ours, kind in bert_names.table(model_cfg):
+    if hf not in state_dict:
+      if expected is None:
+        raise ConfigError(f'Hugging Face checkpoint has no tensor {hf}')
+      missing.append(hf)
+      _set(params, ours, np.asarray(_get(expected, ours)))
+      continue
+    value = bert_names.to_ours(kind, np.asarray(state_dict[hf], np.float32), model_cfg.num_heads)
+    if expected is not None and value.shape != np.shape(_get(expected, ours)):
+      raise ConfigError(f'tensor {hf}: shape {value.shape} in the checkpoint, '
+                        f'{np.shape(_get(expected, ours))} in the model')
+    _set(params, ours, value)
+  if model_cfg.scan_layers:
+    params = stack_layers(params, model_cfg.num_layers)
+  return params, missing
+
+
+def hf_config(model_cfg, vocab_size: int, special: dict) -> dict:
+  """config.json for BertForMaskedLM."""
+  c = model_cfg
+  return {
+      'architectures': ['BertForMaskedLM'], 'model_type': 'bert',
+      'vocab_size': vocab_size, 'hidden_size': c.hidden_size, 'num_hidden_layers': c.num_layers,
+      'num_attention_heads': c.num_heads, 'intermediate_size': c.mlp_dim,
+      'hidden_act': 'gelu', 'hidden_dropout_prob': c.dropout_rate,
+      'attention_probs_dropout_prob': c.attention_dropout_rate,
+      'max_position_embeddings': c.max_positions, 'type_vocab_size': max(c.type_vocab_size, 1),
+      'initializer_range': c.initializer_range, 'layer_norm_eps': c.layer_norm_eps,
+      'pad_token_id': special['pad'], 'tie_word_embeddings': True, 'torch_dtype': 'float32',
+  }
