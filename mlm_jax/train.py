@@ -50,6 +50,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   config_lib.validate(config, jax.device_count())
   t_cfg = config.train
 
+  write_run_config(config, workdir)
+
   # Phase: mesh.
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules(config.mesh)
@@ -161,6 +163,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer.close()
   _log(f'done: step {step}, workdir {os.path.abspath(workdir)}')
   return eval_values
+
+
+def write_run_config(config, workdir: str) -> None:
+  """The resolved config beside the checkpoints: export and inspection tools read it."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, 'config.json')
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    f.write(config.to_json(indent=2))
+  os.replace(path + '.tmp', path)
 
 
 def batch_nonpad_fraction(batch) -> float:

@@ -1,0 +1,97 @@
+"""End to end: train briefly, export, and load the result in transformers with equal outputs."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+
+from mlm_jax import train
+from mlm_jax.data import vocab as vocab_lib
+from mlm_jax.export import hf_export
+from mlm_jax.models import MODELS
+from tests.conftest import REPO
+from tests.test_train import _config
+
+
+@pytest.fixture(scope='module')
+def exported(shared_vocab, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = _config(shared_vocab, **{'mesh.data': 8, 'train.steps': 30})
+  train.run(config, workdir)
+  out = str(tmp_path_factory.mktemp('hf'))
+  result = subprocess.run([sys.executable, 'tools/export_hf.py', f'--workdir={workdir}',
+                           f'--out={out}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir, out, config
+
+
+def test_export_directory_loads_with_auto_classes(exported):
+  _, out, config = exported
+  assert {'config.json', 'model.safetensors', 'tokenizer.json'} <= set(os.listdir(out))
+  model = AutoModelForMaskedLM.from_pretrained(out)
+  assert type(model).__name__ == 'BertForMaskedLM'
+  assert model.config.vocab_size == config.model.vocab_size
+
+
+def _held_out_sentences(shared_vocab, n=8):
+  with open(shared_vocab['validation'], encoding='utf-8') as f:
+    return f.read().splitlines()[:n]
+
+
+def test_tokenizer_ids_equal_ours(exported, shared_vocab):
+  _, out, _ = exported
+  tok = AutoTokenizer.from_pretrained(out)
+  sp = vocab_lib.load_processor(shared_vocab['vocab_path'])
+  with open(shared_vocab['validation'], encoding='utf-8') as f:
+    docs = f.read().splitlines()
+  for doc in docs:
+    assert tok(doc)['input_ids'] == [2] + sp.encode(doc) + [3]
+  assert (tok.mask_token_id, tok.pad_token_id, tok.cls_token_id, tok.sep_token_id) == (4, 0, 2, 3)
+
+
+def test_logits_and_fill_mask_match_ours(exported, shared_vocab):
+  workdir, out, config = exported
+  params, _ = hf_export.restore_params(hf_export.load_run_config(workdir), workdir)
+  ours_model = MODELS['bert'](config.model)
+  hf_model = AutoModelForMaskedLM.from_pretrained(out).eval()
+  tok = AutoTokenizer.from_pretrained(out)
+  fill = pipeline('fill-mask', model=hf_model, tokenizer=tok, top_k=1)
+  sp = vocab_lib.load_processor(shared_vocab['vocab_path'])
+  checked = 0
+  for sentence in _held_out_sentences(shared_vocab):
+    words = sentence.split()[:20]
+    while len(sp.encode(' '.join(words))) > 48:  # the tiny model has 64 positions
+      words = words[:-1]
+    j = len(words) // 2
+    left, right = ' '.join(words[:j]), ' '.join(words[j + 1:])
+    text = f'{left} [MASK] {right}'
+    ids = tok(text)['input_ids']
+    expected = [2] + sp.encode(left) + [4] + sp.encode(right) + [3]
+    assert ids == expected
+    k = len(sp.encode(left))
+    arr = np.array([ids], np.int32)
+    _, logits = ours_model.apply({'params': params}, arr, np.ones_like(arr),
+                                 np.arange(arr.shape[1])[None].astype(np.int32))
+    with torch.no_grad():
+      theirs = hf_model(input_ids=torch.tensor([ids])).logits.numpy()
+    assert np.max(np.abs(np.asarray(logits) - theirs)) < 1e-4
+    ours_top = int(np.asarray(logits)[0, k + 1].argmax())
+    assert fill(text)[0]['token'] == ours_top
+    checked += 1
+  assert checked == 8
+
+
+def test_export_refuses_pre_layer_norm(shared_vocab, tmp_path):
+  workdir = tmp_path / 'wd'
+  workdir.mkdir()
+  cfg = _config(shared_vocab, **{'model.pre_layer_norm': True})
+  (workdir / 'config.json').write_text(cfg.to_json())
+  result = subprocess.run([sys.executable, 'tools/export_hf.py', f'--workdir={workdir}',
+                           f'--out={tmp_path / "out"}'], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode != 0
+  assert 'pre_layer_norm' in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / 'out').exists()
