@@ -74,6 +74,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   k.every_steps = 500  # steps between checkpoints (the final step is always saved)
   k.keep = 3  # checkpoints kept on disk
 
+  c.init_from = ml_collections.ConfigDict()
+  # A local Hugging Face checkpoint (BERT, RoBERTa, ELECTRA) to start from: its architecture,
+  # weights and tokenizer replace the config's. Ignored when WORKDIR has a checkpoint to resume.
+  c.init_from.hf_dir = ''
+
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # data-parallel axis size; -1: all devices left over
   c.mesh.fsdp = 1  # parameter/optimizer-state sharding axis size

@@ -104,7 +104,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       for pattern in split_patterns(d[key]):
         _require('://' in pattern or bool(glob.glob(pattern)),
                  f'data.{key}: no file matches {pattern}')
-  if d.vocab_path:
+  hf_dir = config.init_from.hf_dir
+  if hf_dir:
+    _require(os.path.isfile(os.path.join(hf_dir, 'config.json')),
+             f'init_from.hf_dir={hf_dir}: no config.json there')
+  elif d.vocab_path:
     _require(os.path.isfile(d.vocab_path), f'data.vocab_path={d.vocab_path}: no such file')
   else:
     _require(d.vocab_size <= m.vocab_size,

@@ -13,6 +13,7 @@ from absl import logging
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline
+from mlm_jax.export import hf_import
 
 
 def _log(msg: str) -> None:
@@ -48,8 +49,11 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (or resumes) to config.train.steps; returns the final eval metrics."""
   config_lib.validate(config, jax.device_count())
+  hf_dir = config.init_from.hf_dir
+  if hf_dir:  # the checkpoint's architecture replaces the config's model dimensions
+    hf_import.apply_overrides(config, hf_import.read_config(hf_dir))
+    config_lib.validate(config, jax.device_count())
   t_cfg = config.train
-
   write_run_config(config, workdir)
 
   # Phase: mesh.
@@ -62,7 +66,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   peak = metrics.peak_flops_per_device(t_cfg.peak_flops) * jax.device_count()
 
   # Phase: data.
-  source = pipeline.build_source(config.data, workdir)
+  source = pipeline.build_source(config.data, workdir, hf_dir)
   if source.tokens.vocab_size > config.model.vocab_size:
     raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
                                  f'tokens, more than model.vocab_size={config.model.vocab_size}')
@@ -92,6 +96,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if latest is not None:
     train_state = ckpt.restore(latest, abstract, train_iter)
     _log(f'resumed from {ckpt.directory}/{latest}')
+  elif hf_dir:
+    train_state = state.create_sharded(init_fn, shardings, init_rng)
+    params, missing = hf_import.load_params(hf_dir, config.model,
+                                            jax.device_get(train_state.params))
+    train_state = train_state.replace(params=jax.device_put(params, shardings.params))
+    _log(f'initialised from Hugging Face checkpoint {hf_dir}'
+         + (f' ({len(missing)} tensors it lacks were initialised fresh)' if missing else ''))
   else:
     train_state = state.create_sharded(init_fn, shardings, init_rng)
     _log('initialised a fresh model')

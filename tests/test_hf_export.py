@@ -95,3 +95,16 @@ def test_export_refuses_pre_layer_norm(shared_vocab, tmp_path):
   assert result.returncode != 0
   assert 'pre_layer_norm' in result.stderr.strip().splitlines()[-1]
   assert not (tmp_path / 'out').exists()
+
+
+def test_init_from_export_reproduces_the_eval_loss(exported, shared_vocab, tmp_path):
+  """export -> init_from.hf_dir: the same weights and token ids give the same eval loss."""
+  workdir, out, _ = exported
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    before = [r for r in map(__import__('json').loads, f) if r['split'] == 'eval'][-1]
+  run2 = str(tmp_path / 'again')
+  after = train.run(_config(shared_vocab, **{'mesh.data': 8, 'init_from.hf_dir': out,
+                                             'train.steps': 1, 'train.learning_rate': 1e-12,
+                                             'train.warmup_steps': 0}), run2)
+  assert after['eval_predictions'] == before['eval_predictions']
+  assert after['mlm_loss'] == pytest.approx(before['mlm_loss'], rel=1e-5)

@@ -126,7 +126,7 @@ def test_missing_head_is_initialised_and_listed():
         if not k.startswith('cls.')}
   expected = nn.meta.unbox(init_variables(MODELS['bert'](ours_cfg), 24, jax.random.key(0)))
   params, missing = convert.from_hf_state_dict(sd, ours_cfg, expected)
-  assert sorted(missing) == sorted(n for n, _, _ in convert.bert_names.MLM_HEAD)
+  assert sorted(missing) == sorted(n for n, _, _ in convert.hf_names.MLM_HEAD)
   np.testing.assert_array_equal(params['mlm_head']['bias'], expected['mlm_head']['bias'])
 
 

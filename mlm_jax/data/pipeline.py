@@ -46,10 +46,18 @@ def corpus_files(data_cfg, workdir: str) -> dict[str, str]:
   return files
 
 
-def build_source(data_cfg, workdir: str) -> DataSource:
-  """Corpus files, vocabulary (trained and cached in WORKDIR on first use) and the seqio task."""
+def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
+  """Corpus files, vocabulary (trained and cached in WORKDIR on first use, or the tokenizer of
+  the Hugging Face checkpoint in HF_DIR) and the seqio task."""
   cap_tf_threads(data_cfg.tf_threads)
   files = corpus_files(data_cfg, workdir)
+  if hf_dir:
+    from mlm_jax.data import hf_vocab  # pylint: disable=g-import-not-at-top
+    tok = hf_vocab.load_tokenizer(hf_dir)
+    tokens = hf_vocab.special_tokens(tok)
+    task = tasks.text_line_task(tasks.task_name(files, os.path.abspath(hf_dir)), files,
+                                hf_vocab.HfVocabulary(tok), tokens, data_cfg.shuffle_buffer)
+    return DataSource(task, tokens, hf_vocab.word_start_table(tok), hf_dir)
   vocab_path = data_cfg.vocab_path
   if not vocab_path:
     vocab_path = os.path.join(workdir, f'spm_{data_cfg.vocab_size}.model')
@@ -84,6 +92,8 @@ def make_dataset(source: DataSource, split: str, seq_len: int, host_batch: int, 
   options.deterministic = True
   options.threading.private_threadpool_size = max(tf_threads, 1)
   options.threading.max_intra_op_parallelism = 1
+  # A Hugging Face tokenizer runs in tf.py_function (deterministic): let its iterator checkpoint.
+  options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
   return ds.with_options(options).prefetch(2)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.export import bert_names
+from mlm_jax.export import hf_names
 
 HF_CLASSES = {'bert': ('BertForMaskedLM', 'bert')}
 
@@ -56,31 +56,31 @@ def to_hf_state_dict(params: dict, model_cfg) -> dict[str, np.ndarray]:
   check_exportable(model_cfg)
   params = unstack_layers(_map(np.asarray, params), model_cfg.num_layers)
   out = {}
-  for hf, ours, kind in bert_names.table(model_cfg):
-    out[hf] = np.ascontiguousarray(bert_names.to_hf(kind, _get(params, ours)), np.float32)
+  for hf, ours, kind in hf_names.table(model_cfg):
+    out[hf] = np.ascontiguousarray(hf_names.to_hf(kind, _get(params, ours)), np.float32)
   if not model_cfg.type_vocab_size:  # HF always adds a type embedding: make it zero
-    out[bert_names.TOKEN_TYPE[0][0]] = np.zeros((1, model_cfg.hidden_size), np.float32)
-  for name, source in bert_names.TIED_ON_EXPORT.items():
+    out[hf_names.TOKEN_TYPE[0][0]] = np.zeros((1, model_cfg.hidden_size), np.float32)
+  for name, source in hf_names.TIED_ON_EXPORT.items():
     out[name] = out[source]
   return out
 
 
-def from_hf_state_dict(state_dict: dict, model_cfg, expected: dict | None = None
-                       ) -> tuple[dict, list[str]]:
+def from_hf_state_dict(state_dict: dict, model_cfg, expected: dict | None = None,
+                       family: str = 'bert') -> tuple[dict, list[str]]:
   """HF tensors -> our parameter tree. Returns (params, names missing from the checkpoint).
 
   EXPECTED (our freshly initialised params, unscanned) supplies shapes to check and the values
   of missing tensors; a shape mismatch is an error naming the tensor.
   """
   params, missing = {}, []
-  for hf, ours, kind in bert_names.table(model_cfg):
+  for hf, ours, kind in hf_names.table(model_cfg, family):
     if hf not in state_dict:
       if expected is None:
         raise ConfigError(f'Hugging Face checkpoint has no tensor {hf}')
       missing.append(hf)
       _set(params, ours, np.asarray(_get(expected, ours)))
       continue
-    value = bert_names.to_ours(kind, np.asarray(state_dict[hf], np.float32), model_cfg.num_heads)
+    value = hf_names.to_ours(kind, np.asarray(state_dict[hf], np.float32), model_cfg.num_heads)
     if expected is not None and value.shape != np.shape(_get(expected, ours)):
       raise ConfigError(f'tensor {hf}: shape {value.shape} in the checkpoint, '
                         f'{np.shape(_get(expected, ours))} in the model')

@@ -32,7 +32,7 @@ class MaskingSpec:
 
 def word_ids(input_ids_BL, segment_ids_BL, word_start_V) -> jax.Array:
   """Word index of each token: a new word starts at a word-start piece or a new segment."""
-  starts = word_start_V[input_ids_BL]
+  starts = jnp.asarray(word_start_V)[input_ids_BL]
   new_segment = jnp.concatenate(
       [jnp.ones_like(segment_ids_BL[:, :1], bool), segment_ids_BL[:, 1:] != segment_ids_BL[:, :-1]],
       axis=1)

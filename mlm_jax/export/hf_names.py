@@ -1,5 +1,6 @@
-"""BERT name map: Hugging Face state-dict names <-> mlm_jax parameter paths, with the layout
-transform of each. One table, shared by import and export.
+"""Name maps: Hugging Face state-dict names <-> mlm_jax parameter paths, with the layout
+transform of each. One table per family, shared by import and export. The BERT table is the
+template; RoBERTa and ELECTRA differ in the prefix and the MLM head only.
 
 Layouts: `linear` HF (out, in) <-> ours (in, out); `qkv` HF (H*K, D) <-> ours (D, H, K);
 `qkv_bias` (H*K,) <-> (H, K); `attn_out` HF (D, H*K) <-> ours (H, K, D); `copy` as is.
@@ -47,11 +48,34 @@ TIED_ON_EXPORT = {'cls.predictions.decoder.weight': 'bert.embeddings.word_embedd
                   'cls.predictions.decoder.bias': 'cls.predictions.bias'}
 
 
-def table(model_cfg) -> list[tuple[str, str, str]]:
+# family -> (encoder prefix replacing 'bert.', MLM head rows)
+HEADS = {
+    'bert': ('bert.', MLM_HEAD),
+    'roberta': ('roberta.', [
+        ('lm_head.dense.weight', 'mlm_head/transform/kernel', 'linear'),
+        ('lm_head.dense.bias', 'mlm_head/transform/bias', 'copy'),
+        ('lm_head.layer_norm.weight', 'mlm_head/norm/scale', 'copy'),
+        ('lm_head.layer_norm.bias', 'mlm_head/norm/bias', 'copy'),
+        ('lm_head.bias', 'mlm_head/bias', 'copy'),
+    ]),
+    'electra': ('electra.', [  # the generator's head (ElectraForMaskedLM)
+        ('generator_predictions.dense.weight', 'mlm_head/transform/kernel', 'linear'),
+        ('generator_predictions.dense.bias', 'mlm_head/transform/bias', 'copy'),
+        ('generator_predictions.LayerNorm.weight', 'mlm_head/norm/scale', 'copy'),
+        ('generator_predictions.LayerNorm.bias', 'mlm_head/norm/bias', 'copy'),
+        ('generator_lm_head.bias', 'mlm_head/bias', 'copy'),
+    ]),
+}
+
+
+def table(model_cfg, family: str = 'bert') -> list[tuple[str, str, str]]:
+  prefix, head = HEADS[family]
   rows = EMBEDDINGS + (TOKEN_TYPE if model_cfg.type_vocab_size else [])
   for i in range(model_cfg.num_layers):
     rows += [(hf.format(i=i), ours.format(i=i), kind) for hf, ours, kind in LAYER]
-  return rows + MLM_HEAD
+  rows = [(prefix + hf[len('bert.'):] if hf.startswith('bert.') else hf, ours, kind)
+          for hf, ours, kind in rows]
+  return rows + head
 
 
 def to_ours(kind: str, w: np.ndarray, heads: int) -> np.ndarray:

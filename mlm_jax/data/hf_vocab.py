@@ -1,0 +1,81 @@
+"""A Hugging Face tokenizer (from a local checkpoint directory) as a seqio vocabulary, so a run
+started from a Hugging Face checkpoint reads text with that checkpoint's own ids."""
+import os
+
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.objectives.masking import SpecialTokens
+
+
+def load_tokenizer(hf_dir: str):
+  os.environ.setdefault('HF_HUB_OFFLINE', '1')  # a local directory only; never the hub
+  from transformers import AutoTokenizer  # pylint: disable=g-import-not-at-top
+  try:
+    return AutoTokenizer.from_pretrained(hf_dir)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'init_from.hf_dir: no usable tokenizer in {hf_dir} ({e})') from e
+
+
+class HfVocabulary(seqio.Vocabulary):
+  """Encodes without the tokenizer's own special tokens; packing adds [CLS]/[SEP] itself."""
+
+  def __init__(self, tokenizer):
+    self._tok = tokenizer
+    super().__init__(extra_ids=0)
+
+  @property
+  def eos_id(self):
+    return None
+
+  @property
+  def unk_id(self):
+    return self._tok.unk_token_id
+
+  @property
+  def _base_vocab_size(self):
+    return len(self._tok)
+
+  def _encode(self, s):
+    return self._tok(s, add_special_tokens=False)['input_ids']
+
+  def _decode(self, ids):
+    return self._tok.decode(list(ids))
+
+  def _encode_tf(self, s):
+    ids = tf.py_function(lambda x: np.asarray(self._encode(x.numpy().decode('utf-8')), np.int32),
+                         [s], tf.int32)
+    ids.set_shape([None])
+    return ids
+
+  def _decode_tf(self, ids):
+    return tf.py_function(lambda x: self._decode(x.numpy().tolist()), [ids], tf.string)
+
+  def __eq__(self, other):
+    return isinstance(other, HfVocabulary) and other._tok is self._tok
+
+
+def special_tokens(tokenizer) -> SpecialTokens:
+  t = tokenizer
+  for name in ('mask_token_id', 'cls_token_id', 'sep_token_id', 'pad_token_id'):
+    if getattr(t, name) is None:
+      raise ConfigError(f'init_from.hf_dir: the tokenizer has no {name[:-3]}')
+  return SpecialTokens(pad=t.pad_token_id, mask=t.mask_token_id, cls=t.cls_token_id,
+                       sep=t.sep_token_id, special=tuple(sorted(set(t.all_special_ids))),
+                       vocab_size=len(t))
+
+
+def word_start_table(tokenizer) -> np.ndarray:
+  """WordPiece continues words with '##'; SentencePiece and byte-BPE mark word starts."""
+  vocab = tokenizer.get_vocab()
+  pieces = [''] * len(tokenizer)
+  for piece, i in vocab.items():
+    if i < len(pieces):
+      pieces[i] = piece
+  wordpiece = any(p.startswith('##') for p in pieces)
+  special = set(tokenizer.all_special_ids)
+  return np.array([i in special or (not p.startswith('##') if wordpiece
+                                    else p.startswith(('\u2581', '\u0120')))
+                   for i, p in enumerate(pieces)])
