@@ -46,6 +46,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   d.vocab_size = 8000  # size of the SentencePiece vocabulary trained when vocab_path is empty
   d.shuffle_buffer = 10_000  # packed rows in the shuffle buffer
   d.tf_threads = 1  # TensorFlow inter/intra-op threads for the input pipeline
+  # documents: each host reads a disjoint shard of the documents (pod-scale reading);
+  # rows: every host reads the whole stream and keeps its rows of each global batch, so the
+  # batches do not depend on the number of hosts (bitwise-reproducible across host counts).
+  d.host_sharding = 'documents'
 
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000  # optimizer steps
@@ -62,6 +66,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   t.weight_decay = 0.01  # decoupled weight decay (not on biases or LayerNorm)
   t.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
   t.stop_at_step = 0  # leave after this step with a checkpoint (time-sliced jobs); 0: never
+  t.nonfinite_policy = 'skip'  # NaN/Inf loss or gradient: skip the update (skip) or stop (stop)
   t.log_every_steps = 50  # steps between train metric records
   t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
 
@@ -83,6 +88,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.mesh.data = -1  # data-parallel axis size; -1: all devices left over
   c.mesh.fsdp = 1  # parameter/optimizer-state sharding axis size
   c.mesh.tensor = 1  # tensor-parallel axis size (heads, MLP, vocabulary)
+  # Split across slices (TPU multislice) or nodes (GPU), over the slower DCN network: the
+  # mesh is (data, fsdp, tensor) within a slice times (dcn_data, dcn_fsdp, 1) across slices.
+  c.mesh.dcn_data = 1  # data-parallel replicas across slices/nodes
+  c.mesh.dcn_fsdp = 1  # FSDP sharding across slices/nodes
   # Logical axis -> mesh axes. Model code names logical axes only.
   c.mesh.rules = (
       ('batch', ('data', 'fsdp')),

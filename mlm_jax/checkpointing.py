@@ -10,6 +10,9 @@ import shutil
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+from mlm_jax.config_lib import ConfigError
 
 DATA_STATE = 'data_state'
 
@@ -21,7 +24,8 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
-                                             create=True))
+                                             create=True),
+        item_handlers={'state': ocp.StandardCheckpointHandler()})
     self._every = every_steps
 
   def latest_step(self) -> int | None:
@@ -48,6 +52,48 @@ class Checkpointer:
       data_iterator.restore(self._data_prefix(step))
     return restored['state']
 
+  def restore_latest(self, abstract_state, data_iterator=None):
+    """(step, state) of the newest checkpoint that restores, or (None, None).
+
+    A damaged newest checkpoint (truncated or corrupted files) is skipped with a warning; a
+    checkpoint of a different model shape is refused with one line naming the first tensor."""
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        self.check_shapes(step, abstract_state)
+        return step, self.restore(step, abstract_state, data_iterator)
+      except ConfigError:
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        message = ' '.join(str(e).split())[:300]
+        logging.warning('checkpoint %s/%d is damaged (%s); trying the previous one',
+                        self.directory, step, message)
+        print(f'warning: checkpoint {self.directory}/{step} is damaged; moved to '
+              f'{self._quarantine(step)}; trying the previous one', flush=True)
+    return None, None
+
+  def _quarantine(self, step: int) -> str:
+    """Moves a damaged step aside (kept for inspection) so a later save can reuse its number."""
+    dest = os.path.join(os.path.dirname(self.directory), 'checkpoints_damaged', str(step))
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.rmtree(dest, ignore_errors=True)
+      shutil.move(os.path.join(self.directory, str(step)), dest)
+    self._manager.reload()
+    return dest
+
+  def check_shapes(self, step: int, abstract_state) -> None:
+    saved = self._manager.item_metadata(step)['state']
+    if saved is None:
+      raise ValueError('unreadable checkpoint metadata')
+    have = dict(_flat(saved))
+    for path, want in _flat(abstract_state):  # parameters come first in TrainState
+      if path not in have:
+        raise ConfigError(f'checkpoint {self.directory}/{step} has no tensor {path}')
+      shape = tuple(getattr(have[path], 'shape', ()) or ())
+      if tuple(want.shape) != shape:
+        raise ConfigError(f'checkpoint {self.directory}/{step}: tensor {path} has shape {shape}, '
+                          f'the model expects {tuple(want.shape)}')
+
   def _prune_data_states(self) -> None:
     keep = {str(s) for s in self._manager.all_steps()}
     root = os.path.join(self.directory, DATA_STATE)
@@ -63,3 +109,16 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def _flat(tree) -> list[tuple[str, object]]:
+  leaves = jax.tree_util.tree_flatten_with_path(
+      tree, is_leaf=lambda x: hasattr(x, 'shape') and not isinstance(x, dict))[0]
+  return [('/'.join(_key(k) for k in path), leaf) for path, leaf in leaves]
+
+
+def _key(k) -> str:
+  for attr in ('key', 'name', 'idx'):
+    if hasattr(k, attr):
+      return str(getattr(k, attr))
+  return str(k)

@@ -9,6 +9,10 @@ class ConfigError(ValueError):
   """A bad setting; its message is one line naming the key, value or file at fault."""
 
 
+class RunError(RuntimeError):
+  """A run that must stop (non-finite loss under the stop policy); one-line message."""
+
+
 # (layers, hidden, heads); mlp = 4 * hidden. BERT paper and Well-Read Students sizes.
 BERT_SIZES = {
     'tiny': (2, 128, 2),
@@ -94,6 +98,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
   _require(d.task in ('builtin_docs', 'text_files'),
            f'data.task={d.task!r} must be builtin_docs or text_files')
+  _require(d.host_sharding in ('documents', 'rows'),
+           f'data.host_sharding={d.host_sharding!r} must be documents or rows')
   _require(d.seq_len >= 8, f'data.seq_len={d.seq_len} must be at least 8')
   _require(d.seq_len <= m.max_positions,
            f'data.seq_len={d.seq_len} exceeds model.max_positions={m.max_positions}')
@@ -122,11 +128,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(t.decay in ('linear', 'cosine', 'constant'),
            f'train.decay={t.decay!r} must be linear, cosine or constant')
   _require(t.optimizer in ('adamw', 'lamb'), f'train.optimizer={t.optimizer!r} must be adamw or lamb')
+  _require(t.nonfinite_policy in ('skip', 'stop'),
+           f'train.nonfinite_policy={t.nonfinite_policy!r} must be skip or stop')
   _require(t.log_every_steps > 0, f'train.log_every_steps={t.log_every_steps} must be positive')
   _require(t.batch_size > 0, f'train.batch_size={t.batch_size} must be positive')
   _require(t.micro_batches > 0, f'train.micro_batches={t.micro_batches} must be positive')
   _require(t.batch_size % t.micro_batches == 0,
            f'train.micro_batches={t.micro_batches} must divide train.batch_size={t.batch_size}')
+  import jax  # pylint: disable=g-import-not-at-top
+  _require(e.steps > 0 or jax.process_count() == 1,
+           'eval.steps must be positive in a multi-process run (hosts run equal eval steps)')
   _require(e.every_steps >= 0, f'eval.every_steps={e.every_steps} must be >= 0')
   _require(config.checkpoint.every_steps > 0,
            f'checkpoint.every_steps={config.checkpoint.every_steps} must be positive')

@@ -1,4 +1,5 @@
 """Entry point: python -m mlm_jax.main --config=configs/NAME.py[:variant] --workdir=DIR."""
+import os
 import sys
 
 from absl import app, flags, logging
@@ -9,7 +10,28 @@ from mlm_jax import config_lib
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, vocabulary.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'host:port of process 0, for multi-process runs where JAX '
+    'cannot detect the cluster itself (TPU VMs and SLURM are detected).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1.')
+_DISTRIBUTED = flags.DEFINE_enum('distributed', 'auto', ['auto', 'on', 'off'],
+                                 'auto: initialise jax.distributed on TPU pods, SLURM, or when '
+                                 '--coordinator_address is given.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def init_distributed() -> None:
+  """jax.distributed.initialize before any other JAX call, when this is a multi-process job."""
+  import jax  # pylint: disable=g-import-not-at-top
+  explicit = _COORDINATOR.value is not None
+  detected = 'SLURM_NTASKS' in os.environ and int(os.environ['SLURM_NTASKS']) > 1 or \
+      'TPU_WORKER_HOSTNAMES' in os.environ and ',' in os.environ['TPU_WORKER_HOSTNAMES']
+  if _DISTRIBUTED.value == 'off' or (_DISTRIBUTED.value == 'auto' and not explicit and not detected):
+    return
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU devices only
+  jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                             num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
 
 
 def _fail(message: str) -> None:
@@ -46,12 +68,13 @@ def parse_flags(argv):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  init_distributed()
   import jax  # pylint: disable=g-import-not-at-top
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
   try:
     config_lib.validate(_CONFIG.value, jax.device_count())
     train.run(_CONFIG.value, _WORKDIR.value)
-  except config_lib.ConfigError as e:
+  except (config_lib.ConfigError, config_lib.RunError) as e:
     _fail(str(e))
 
 

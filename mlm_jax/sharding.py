@@ -14,8 +14,22 @@ MESH_AXES = ('data', 'fsdp', 'tensor')
 BATCH_AXES = ('data', 'fsdp')  # the data-parallel axes a batch is split over
 
 
+def dcn_shape(mesh_cfg: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  return (int(mesh_cfg.dcn_data), int(mesh_cfg.dcn_fsdp), 1)
+
+
 def mesh_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
-  """Resolves at most one -1 axis so the product equals the device count."""
+  """The full mesh shape: per-slice sizes (at most one -1) times the DCN split."""
+  dcn = dcn_shape(mesh_cfg)
+  if min(dcn) < 1 or num_devices % math.prod(dcn):
+    raise ConfigError(f'mesh.dcn_data x mesh.dcn_fsdp = {math.prod(dcn)} must be positive and '
+                      f'divide {num_devices} devices')
+  ici = ici_shape(mesh_cfg, num_devices // math.prod(dcn))
+  return tuple(i * d for i, d in zip(ici, dcn))
+
+
+def ici_shape(mesh_cfg: ml_collections.ConfigDict, num_devices: int) -> tuple[int, ...]:
+  """Resolves at most one -1 axis so the product equals the (per-slice) device count."""
   sizes = [int(mesh_cfg[a]) for a in MESH_AXES]
   if sizes.count(-1) > 1:
     raise ConfigError(f'mesh: at most one axis may be -1, got {dict(zip(MESH_AXES, sizes))}')
@@ -38,6 +52,13 @@ def make_mesh(mesh_cfg: ml_collections.ConfigDict,
               devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
   devices = list(devices if devices is not None else jax.devices())
   shape = mesh_shape(mesh_cfg, len(devices))
+  dcn = dcn_shape(mesh_cfg)
+  if math.prod(dcn) > 1:  # slices (TPU) or processes (GPU/CPU) are the DCN granules
+    from jax.experimental import mesh_utils  # pylint: disable=g-import-not-at-top
+    ici = ici_shape(mesh_cfg, len(devices) // math.prod(dcn))
+    grid = mesh_utils.create_hybrid_device_mesh(
+        ici, dcn, devices, process_is_granule=devices[0].platform != 'tpu')
+    return jax.sharding.Mesh(grid, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3)
   if devices == jax.devices():
     return jax.make_mesh(shape, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3)
   return jax.sharding.Mesh(np.array(devices).reshape(shape), MESH_AXES,

@@ -4,6 +4,7 @@ from typing import Any, Callable
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import linen as nn
 from jax.sharding import PartitionSpec as P
@@ -16,6 +17,8 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+  nonfinite_steps: jax.Array  # updates skipped because the loss or a gradient was NaN/Inf
+  first_nonfinite_step: jax.Array  # the first such step, or -1
 
 
 def init_variables(model: nn.Module, seq_len: int, rng) -> dict:
@@ -28,7 +31,9 @@ def make_init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: in
                  ) -> Callable[[jax.Array], TrainState]:
   def init(rng) -> TrainState:
     params = nn.meta.unbox(init_variables(model, seq_len, rng))
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      nonfinite_steps=jnp.zeros((), jnp.int32),
+                      first_nonfinite_step=jnp.full((), -1, jnp.int32))
   return init
 
 
@@ -42,7 +47,8 @@ def state_shardings(model, tx, seq_len: int, mesh, axis_rules):
   opt_specs = optax.tree_map_params(tx, lambda _, spec: spec, opt_shapes, param_specs,
                                     transform_non_params=lambda _: P(),
                                     is_leaf=lambda x: isinstance(x, P))
-  specs = TrainState(step=P(), params=param_specs, opt_state=opt_specs)
+  specs = TrainState(step=P(), params=param_specs, opt_state=opt_specs, nonfinite_steps=P(),
+                     first_nonfinite_step=P())
   return sharding.logical_to_sharding(specs, mesh, axis_rules)
 
 
@@ -54,3 +60,12 @@ def abstract_state(init_fn, shardings) -> TrainState:
 
 def create_sharded(init_fn, shardings, rng) -> TrainState:
   return jax.jit(init_fn, out_shardings=shardings)(rng)
+
+
+def bytes_per_device(abstract: TrainState) -> int:
+  """Bytes of one device's shard of every TrainState leaf (FSDP divides this)."""
+  total = 0
+  for leaf in jax.tree.leaves(abstract):
+    shard = leaf.sharding.shard_shape(leaf.shape)
+    total += int(np.prod(shard, dtype=np.int64)) * np.dtype(leaf.dtype).itemsize
+  return total

@@ -54,10 +54,19 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
   grads, metrics = loss_and_grads(loss_fn, state.params, batch, step_rng, num_micro)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  grad_norm = optax.tree.norm(grads)
+  # A NaN/Inf loss or gradient skips the update: parameters and optimizer state stay finite.
+  finite = jnp.isfinite(grad_norm) & jnp.isfinite(metrics['loss'][0])
+  keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa
   metrics = dict(metrics)
-  metrics['grad_norm'] = (optax.tree.norm(grads), jnp.ones(()))
+  metrics['grad_norm'] = (grad_norm, jnp.ones(()))
   metrics['learning_rate'] = (schedule(state.step), jnp.ones(()))
-  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+  new_state = state.replace(
+      step=state.step + 1, params=keep(params, state.params),
+      opt_state=keep(opt_state, state.opt_state),
+      nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32),
+      first_nonfinite_step=jnp.where((state.first_nonfinite_step < 0) & ~finite,
+                                     state.step + 1, state.first_nonfinite_step))
   return new_state, metrics
 
 

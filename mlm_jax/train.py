@@ -1,11 +1,16 @@
 """The training loop, in labelled phases:
 mesh -> data -> abstract state -> sharded init -> restore -> compile -> loop (eval, checkpoint,
 metrics)."""
+import contextlib
 import functools
+import itertools
 import os
+import signal
+import threading
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -28,11 +33,20 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   ds = pipeline.make_dataset(source, 'validation', config.data.seq_len,
                              config.eval.batch_size // dp_hosts, train=False, seed=config.seed,
                              host_index=jax.process_index(), host_count=dp_hosts,
-                             tf_threads=config.data.tf_threads)
+                             tf_threads=config.data.tf_threads,
+                             host_sharding=config.data.host_sharding)
   totals = None
-  for i, batch in enumerate(ds.as_numpy_iterator()):
+  batches = ds.as_numpy_iterator()
+  for i in itertools.count():
     if config.eval.steps and i >= config.eval.steps:
       break
+    batch = next(batches, None)
+    if batch is None:
+      if jax.process_count() == 1 or not config.eval.steps:
+        break
+      # Hosts must run the same number of steps: an exhausted host feeds empty rows.
+      batch = {k: np.zeros((config.eval.batch_size // dp_hosts, config.data.seq_len), np.int32)
+               for k in pipeline.RENAME.values()}
     out = eval_fn(params, sharding.host_batch_to_global(batch, mesh), jax.random.fold_in(rng, i))
     totals = out if totals is None else steps_lib.add_metrics(totals, out)
   if totals is None:
@@ -74,7 +88,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train_iter = pipeline.BatchIterator(pipeline.make_dataset(
       source, 'train', config.data.seq_len, host_batch, train=True, seed=config.seed,
       host_index=jax.process_index(), host_count=jax.process_count(),
-      tf_threads=config.data.tf_threads))
+      tf_threads=config.data.tf_threads, host_sharding=config.data.host_sharding))
 
   # Phase: abstract state.
   model = models.MODELS[config.model.name](config.model)
@@ -87,15 +101,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
   abstract = state.abstract_state(init_fn, shardings)
   n_params = sum(x.size for x in jax.tree.leaves(abstract.params))
-  _log(f'model {config.model.name}: {n_params:,} parameters')
+  _log(f'model {config.model.name}: {n_params:,} parameters; parameters + optimizer state '
+       f'{state.bytes_per_device(abstract) / 2**20:.1f} MiB per device')
   init_rng, train_rng, eval_rng = jax.random.split(jax.random.key(config.seed), 3)
 
   # Phases: sharded init, restore.
   ckpt = checkpointing.Checkpointer(workdir, config.checkpoint.keep, config.checkpoint.every_steps)
-  latest = ckpt.latest_step()
+  latest, train_state = ckpt.restore_latest(abstract, train_iter)
   if latest is not None:
-    train_state = ckpt.restore(latest, abstract, train_iter)
-    _log(f'resumed from {ckpt.directory}/{latest}')
+    _log(f'resumed from {ckpt.directory}/{latest} onto mesh {dict(mesh.shape)} '
+         '(restored arrays are resharded to this mesh)')
   elif hf_dir:
     train_state = state.create_sharded(init_fn, shardings, init_rng)
     params, missing = hf_import.load_params(hf_dir, config.model,
@@ -143,30 +158,41 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   sums, interval_start, interval_steps = None, time.time(), 0
   loop_start, loop_start_step = time.time(), step
   eval_values = {}
-  while step < t_cfg.steps:
-    batch = sharding.host_batch_to_global(next(train_iter), mesh)
-    train_state, step_metrics = train_step(train_state, batch, train_rng)
-    sums = step_metrics if sums is None else add(sums, step_metrics)
-    step += 1
-    interval_steps += 1
-    if step % t_cfg.log_every_steps == 0 or step == t_cfg.steps:
-      values = metrics.reduce(jax.device_get(sums))
-      elapsed = time.time() - interval_start
-      values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
-      values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
-      values['packing_efficiency'] = float(np.mean(batch_nonpad_fraction(batch)))
-      writer.write(step, 'train', values)
-      _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
-                                 step - loop_start_step))
-      sums, interval_start, interval_steps = None, time.time(), 0
-    if config.eval.every_steps and step % config.eval.every_steps == 0 and step < t_cfg.steps:
-      t_eval = time.time()
-      eval_values = run_eval(step)
-      interval_start += time.time() - t_eval  # eval time is not training time
-    stopping = step == t_cfg.steps or step == t_cfg.stop_at_step
-    ckpt.save(step, train_state, train_iter, force=stopping)
-    if step == t_cfg.stop_at_step:
-      break
+  with preemption_guard() as preempted:
+    while step < t_cfg.steps:
+      batch = sharding.host_batch_to_global(next(train_iter), mesh)
+      train_state, step_metrics = train_step(train_state, batch, train_rng)
+      sums = step_metrics if sums is None else add(sums, step_metrics)
+      step += 1
+      interval_steps += 1
+      sigterm = preempted.is_set()  # read once: the signal may land mid-iteration
+      stopping = step in (t_cfg.steps, t_cfg.stop_at_step) or sigterm
+      if step % t_cfg.log_every_steps == 0 or stopping:
+        check_finite(train_state, t_cfg.nonfinite_policy)
+        values = metrics.reduce(jax.device_get(sums))
+        elapsed = time.time() - interval_start
+        values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
+        values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
+        values['packing_efficiency'] = float(np.mean(batch_nonpad_fraction(batch)))
+        values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))
+        writer.write(step, 'train', values)
+        _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
+                                   step - loop_start_step))
+        sums, interval_start, interval_steps = None, time.time(), 0
+      if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
+        t_eval = time.time()
+        eval_values = run_eval(step)
+        interval_start += time.time() - t_eval  # eval time is not training time
+      if stopping or step % config.checkpoint.every_steps == 0:
+        if all_finite(train_state.params):
+          ckpt.save(step, train_state, train_iter, force=stopping)
+        else:  # never write a checkpoint holding NaN or Inf
+          _log(f'step {step}: parameters are not finite; checkpoint not written')
+      if sigterm:
+        _log(f'SIGTERM: checkpoint of step {step} written; exiting')
+        break
+      if step == t_cfg.stop_at_step:
+        break
 
   if step == t_cfg.steps:
     eval_values = run_eval(step)
@@ -174,6 +200,39 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer.close()
   _log(f'done: step {step}, workdir {os.path.abspath(workdir)}')
   return eval_values
+
+
+@contextlib.contextmanager
+def preemption_guard():
+  """SIGTERM (TPU maintenance, SLURM preemption) sets an event: the loop finishes its step,
+  writes a checkpoint and leaves, and the process exits 0."""
+  event = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield event
+    return
+  previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
+  try:
+    yield event
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+@jax.jit
+def _all_finite(tree):
+  return jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
+def all_finite(tree) -> bool:
+  return bool(jax.device_get(_all_finite(tree)))
+
+
+def check_finite(train_state, policy: str) -> None:
+  if policy != 'stop':
+    return
+  first = int(jax.device_get(train_state.first_nonfinite_step))
+  if first >= 0:
+    raise config_lib.RunError(f'non-finite loss or gradient at step {first} '
+                              '(train.nonfinite_policy=stop); the update was not applied')
 
 
 def write_run_config(config, workdir: str) -> None:

@@ -8,32 +8,18 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from configs import base  # noqa: E402
+import ml_collections  # noqa: E402
+
+from configs import smoke  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 
 
 def tiny_config(**overrides):
-  """A 2-layer, 64-wide BERT on the built-in corpus; unlocked copy for the test to adjust."""
-  c = base.get_base_config()
-  m = c.model
-  m.vocab_size, m.hidden_size, m.num_layers, m.num_heads, m.mlp_dim = 512, 64, 2, 4, 128
-  m.max_positions = 64
-  c.data.seq_len = 32
-  c.data.vocab_size = 512
-  c.data.shuffle_buffer = 256
-  c.objective.max_predictions = 6
-  c.train.steps = 20
-  c.train.batch_size = 16
-  c.train.learning_rate = 3e-3
-  c.train.warmup_steps = 2
-  c.train.log_every_steps = 5
+  """configs/smoke.py (2 layers, 64 wide), unlocked for the test to adjust."""
+  c = ml_collections.ConfigDict(smoke.get_config().to_dict())
   c.train.peak_flops = 1e11  # skip the matmul measurement in tests
-  c.eval.every_steps = 0
-  c.eval.steps = 2
-  c.eval.batch_size = 16
-  c.checkpoint.every_steps = 10
   for key, value in overrides.items():
     node = c
     *parents, leaf = key.split('.')

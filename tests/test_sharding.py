@@ -17,6 +17,13 @@ def test_mesh_shape_resolves_minus_one():
     sharding.mesh_shape(tiny_config(**{'mesh.fsdp': -1}).mesh, 8)
 
 
+def test_dcn_split_multiplies_the_per_slice_mesh():
+  c = tiny_config(**{'mesh.data': -1, 'mesh.fsdp': 2, 'mesh.dcn_data': 2})
+  assert sharding.mesh_shape(c.mesh, 8) == (4, 2, 1)  # per slice (2, 2, 1) x dcn (2, 1, 1)
+  with pytest.raises(ConfigError, match='dcn'):
+    sharding.mesh_shape(tiny_config(**{'mesh.dcn_data': 3}).mesh, 8)
+
+
 def test_fsdp_and_tensor_shard_parameters_and_optimizer_state():
   c = tiny_config(**{'mesh.data': 2, 'mesh.fsdp': 2, 'mesh.tensor': 2})
   mesh = sharding.make_mesh(c.mesh)

@@ -74,13 +74,19 @@ def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
 
 def make_dataset(source: DataSource, split: str, seq_len: int, host_batch: int, *,
                  train: bool, seed: int, host_index: int = 0, host_count: int = 1,
-                 tf_threads: int = 1) -> tf.data.Dataset:
+                 tf_threads: int = 1, host_sharding: str = 'documents') -> tf.data.Dataset:
   """Batches of this host's rows. Train: shuffled, repeated, full batches. Eval: one pass,
   the last batch padded with empty rows (segment id 0: nothing to predict)."""
+  by_rows = host_sharding == 'rows' and host_count > 1
   ds = source.task.get_dataset(
       {'targets': seq_len}, split=split, shuffle=train, seed=seed,
-      shard_info=seqio.ShardInfo(host_index, host_count) if host_count > 1 else None,
+      shard_info=seqio.ShardInfo(host_index, host_count) if host_count > 1 and not by_rows
+      else None,
       num_epochs=None if train else 1, use_cached=False)
+  if by_rows:  # read global batches, keep this host's slice of each
+    ds = ds.batch(host_batch * host_count, drop_remainder=train)
+    ds = ds.map(lambda b: {k: v[host_index * host_batch:(host_index + 1) * host_batch]
+                           for k, v in b.items()}).unbatch()
   ds = ds.map(lambda ex: {new: tf.cast(ex[old], tf.int32) for old, new in RENAME.items()})
   if train:
     ds = ds.batch(host_batch, drop_remainder=True)

@@ -1,0 +1,47 @@
+"""2 processes x 4 CPU devices (gloo collectives on localhost) train exactly like 1 x 8."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import REPO
+from tests.test_fault_tolerance import _cli
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _train_losses(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [r['loss'] for r in map(json.loads, f) if r['split'] == 'train']
+
+
+def test_two_processes_match_one_process(shared_vocab, tmp_path):
+  extra = ('--config.train.steps=8', '--config.train.log_every_steps=1',
+           '--config.data.host_sharding=rows', '--config.checkpoint.every_steps=4')
+  single = str(tmp_path / 'single')
+  args, env = _cli(shared_vocab, single, *extra, devices=8)
+  out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+
+  multi = str(tmp_path / 'multi')
+  port = _free_port()
+  procs = []
+  for pid in range(2):
+    args, env = _cli(shared_vocab, multi, *extra, '--config.mesh.dcn_data=2',
+                     f'--coordinator_address=127.0.0.1:{port}',
+                     '--num_processes=2', f'--process_id={pid}', devices=4)
+    procs.append(subprocess.Popen(args, cwd=REPO, env={**env, 'JAX_PLATFORMS': 'cpu'},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  outs = [p.communicate(timeout=400) for p in procs]
+  for p, (o, e) in zip(procs, outs):
+    assert p.returncode == 0, e[-3000:]
+  assert '2 process(es)' in outs[0][0]
+  np.testing.assert_allclose(_train_losses(multi), _train_losses(single), rtol=1e-5)
+  assert os.path.isdir(os.path.join(multi, 'checkpoints', '8'))
