@@ -161,3 +161,16 @@ def test_meshes_give_the_same_losses_and_fsdp_divides_state(shared_vocab, tmp_pa
   assert per_device[(2, 4, 1)] < per_device[(8, 1, 1)] / 2
   assert per_device[(2, 2, 2)] < per_device[(8, 1, 1)] / 2
   shutil.rmtree(one)
+
+
+def test_resume_on_a_different_device_count(shared_vocab, tmp_path):
+  workdir = str(tmp_path / 'run')
+  train.run(_config(shared_vocab, **{'train.steps': 10, 'checkpoint.every_steps': 5,
+                                     'train.stop_at_step': 5, 'mesh.fsdp': 8, 'mesh.data': 1}),
+            workdir)
+  args, env = _cli(shared_vocab, workdir, '--config.train.steps=10',
+                   '--config.checkpoint.every_steps=5', devices=1)
+  out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert 'resumed from' in out.stdout and "over 1 cpu devices" in out.stdout
+  assert [r['step'] for r in _records(workdir, 'train')] == [5, 10]
