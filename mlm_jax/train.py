@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
 from mlm_jax import steps as steps_lib
@@ -129,7 +130,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                               schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches)
   t0 = time.time()
-  with jax.set_mesh(mesh), nn_rules(rules):
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh)),
                          out_shardings=(shardings, sharding.replicated(mesh)),
                          donate_argnums=0).lower(abstract, batch_shapes, train_rng).compile()
@@ -145,7 +146,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
 
   def run_eval(step: int) -> dict:
-    with jax.set_mesh(mesh), nn_rules(rules):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       values = evaluate(eval_step, train_state.params, source, config, mesh, eval_rng)
     writer.write(step, 'eval', values)
     _log(f'eval step {step}: loss {values["mlm_loss"]:.4f} | acc {values["mlm_accuracy"]:.4f} '
@@ -173,7 +174,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         elapsed = time.time() - interval_start
         values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
         values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
-        values['packing_efficiency'] = float(np.mean(batch_nonpad_fraction(batch)))
+        values['packing_efficiency'] = batch_nonpad_fraction(batch)
         values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))
         writer.write(step, 'train', values)
         _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
@@ -247,10 +248,4 @@ def write_run_config(config, workdir: str) -> None:
 
 
 def batch_nonpad_fraction(batch) -> float:
-  seg = batch['segment_ids']
-  return float(jax.device_get((seg != 0).mean()))
-
-
-def nn_rules(rules):
-  from flax import linen as nn  # pylint: disable=g-import-not-at-top
-  return nn.logical_axis_rules(rules)
+  return float(jax.device_get((batch['segment_ids'] != 0).mean()))

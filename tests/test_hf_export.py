@@ -1,4 +1,5 @@
 """End to end: train briefly, export, and load the result in transformers with equal outputs."""
+import json
 import os
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def test_init_from_export_reproduces_the_eval_loss(exported, shared_vocab, tmp_p
   """export -> init_from.hf_dir: the same weights and token ids give the same eval loss."""
   workdir, out, _ = exported
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    before = [r for r in map(__import__('json').loads, f) if r['split'] == 'eval'][-1]
+    before = [r for r in map(json.loads, f) if r['split'] == 'eval'][-1]
   run2 = str(tmp_path / 'again')
   after = train.run(_config(shared_vocab, **{'mesh.data': 8, 'init_from.hf_dir': out,
                                              'train.steps': 1, 'train.learning_rate': 1e-12,
