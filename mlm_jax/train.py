@@ -112,16 +112,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if latest is not None:
     _log(f'resumed from {ckpt.directory}/{latest} onto mesh {dict(mesh.shape)} '
          '(restored arrays are resharded to this mesh)')
-  elif hf_dir:
-    train_state = state.create_sharded(init_fn, shardings, init_rng)
-    params, missing = hf_import.load_params(hf_dir, config.model,
-                                            jax.device_get(train_state.params))
-    train_state = train_state.replace(params=jax.device_put(params, shardings.params))
-    _log(f'initialised from Hugging Face checkpoint {hf_dir}'
-         + (f' ({len(missing)} tensors it lacks were initialised fresh)' if missing else ''))
   else:
     train_state = state.create_sharded(init_fn, shardings, init_rng)
-    _log('initialised a fresh model')
+    if hf_dir:  # fresh init supplies whatever the checkpoint lacks
+      params, missing = hf_import.load_params(hf_dir, config.model,
+                                              jax.device_get(train_state.params))
+      train_state = train_state.replace(params=jax.device_put(params, shardings.params))
+      _log(f'initialised from Hugging Face checkpoint {hf_dir}'
+           + (f' ({len(missing)} tensors it lacks were initialised fresh)' if missing else ''))
+    else:
+      _log('initialised a fresh model')
 
   # Phase: compile (ahead of time, so the loop never compiles).
   batch_sh = sharding.batch_sharding(mesh)
