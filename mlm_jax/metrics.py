@@ -103,3 +103,16 @@ def progress_line(step: int, total: int, values: dict, elapsed_s: float, done_st
           f'acc {values.get("mlm_accuracy", float("nan")):.3f} | '
           f'{values.get("tokens_per_sec", 0.0):,.0f} tok/s | mfu {values.get("mfu", 0.0):.1%} | '
           f'ETA {int(eta // 60)}m{int(eta % 60):02d}s')
+
+
+def eval_line(step: int, values: dict) -> str:
+  """Loss and MLM numbers when the objective has them, then any other accuracy it reports."""
+  parts = [f'eval step {step}: loss {values.get("loss", float("nan")):.4f}']
+  if 'mlm_accuracy' in values:
+    parts.append(f'mlm acc {values["mlm_accuracy"]:.4f} (most-frequent-token baseline '
+                 f'{values.get("baseline_mlm_accuracy", float("nan")):.4f})')
+  if 'perplexity' in values:
+    parts.append(f'ppl {values["perplexity"]:.1f}')
+  parts += [f'{k} {v:.4f}' for k, v in sorted(values.items())
+            if k.endswith('accuracy') and k not in ('mlm_accuracy', 'baseline_mlm_accuracy')]
+  return ' | '.join(parts)

@@ -53,11 +53,14 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   if totals is None:
     raise config_lib.ConfigError('the validation split yielded no batch')
   totals = jax.device_get(totals)
-  label_counts = np.asarray(totals.pop('label_counts'))
+  label_counts = totals.pop('label_counts', None)
   values = metrics.reduce(totals)
-  values['perplexity'] = float(np.exp(values['mlm_loss']))
-  values['baseline_mlm_accuracy'] = float(label_counts.max() / max(label_counts.sum(), 1))
-  values['eval_predictions'] = int(label_counts.sum())
+  if 'mlm_loss' in values:  # objectives without an MLM head report their own metrics only
+    values['perplexity'] = float(np.exp(values['mlm_loss']))
+  if label_counts is not None:
+    label_counts = np.asarray(label_counts)
+    values['baseline_mlm_accuracy'] = float(label_counts.max() / max(label_counts.sum(), 1))
+    values['eval_predictions'] = int(label_counts.sum())
   return values
 
 
@@ -149,9 +152,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       values = evaluate(eval_step, train_state.params, source, config, mesh, eval_rng)
     writer.write(step, 'eval', values)
-    _log(f'eval step {step}: loss {values["mlm_loss"]:.4f} | acc {values["mlm_accuracy"]:.4f} '
-         f'(most-frequent-token baseline {values["baseline_mlm_accuracy"]:.4f}) | '
-         f'ppl {values["perplexity"]:.1f}')
+    _log(metrics.eval_line(step, values))
     return values
 
   # Phase: loop.
