@@ -36,6 +36,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
+  o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
 
   c.data = d = ml_collections.ConfigDict()
   d.task = 'builtin_docs'  # builtin_docs (text shipped with CPython) | text_files

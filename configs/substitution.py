@@ -1,0 +1,24 @@
+"""Token-substitution pre-training (Di Liello et al.): RTS, C-RTS and SLM, sized like the demo.
+
+python -m mlm_jax.main --config=configs/substitution.py:objective=rts --workdir=/tmp/rts
+Variants: objective=rts|crts|slm (default rts); tiny (configs/smoke.py's 2-layer, 64-wide
+model, seconds per run, for tests and launch checks).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import demo, smoke  # noqa: E402  (config files are loaded by path)
+from mlm_jax import config_lib  # noqa: E402
+
+MODEL_FOR = {'rts': 'bert_token_detector', 'crts': 'bert_token_detector', 'slm': 'bert'}
+
+
+def get_config(arg: str | None = None):
+  v = config_lib.parse_variant(arg, {'objective': 'rts', 'tiny': False})
+  if v['objective'] not in MODEL_FOR:
+    raise config_lib.ConfigError(f'objective={v["objective"]!r} must be one of {list(MODEL_FOR)}')
+  c = (smoke if v['tiny'] else demo).get_config()  # locked: values change, no new keys
+  c.objective.name = v['objective']
+  c.model.name = MODEL_FOR[v['objective']]
+  return c

@@ -1,0 +1,51 @@
+"""BERT encoder with a per-token binary head: was this token substituted? (RTS, C-RTS).
+
+The head is ELECTRA's discriminator head (dense, GELU, one logit per token), a fraction of the
+cost of an MLM head's projection onto the vocabulary.
+"""
+from typing import Any
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from mlm_jax.models import encoder, layers
+
+
+class DetectionHead(nn.Module):
+  """hidden (B, L, D) -> one logit per token (B, L), float32."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, h_BLD):
+    c = self.cfg
+    h_BLD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
+                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
+                     bias_init=layers.zeros(('embed',)))(h_BLD)
+    h_BLD = nn.gelu(h_BLD, approximate=False)
+    logit_BL1 = nn.Dense(1, dtype=jnp.dtype(c.dtype), name='classifier',
+                         kernel_init=layers.dense_init(c.initializer_range, ('embed', None)),
+                         bias_init=layers.zeros((None,)))(h_BLD)
+    return logit_BL1[..., 0].astype(jnp.float32)
+
+
+class BertTokenDetector(nn.Module):
+  """Same call signature as BertForMaskedLM (masked_positions is accepted and unused), so
+  state.init_variables and the train loop need nothing new. Returns (hidden_BLD, logits_BL)."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
+               token_type_ids_BL=None, deterministic: bool = True):
+    del masked_positions_BP
+    c = self.cfg
+    emb = encoder.Embeddings(c, deterministic, name='embeddings')
+    x_BLD = emb(input_ids_BL, positions_BL, token_type_ids_BL)
+    x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
+    hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
+        x_BLD, layers.attention_mask(segment_ids_BL))
+    return hidden_BLD, DetectionHead(c, name='detection_head')(hidden_BLD)
+
+
+def token_embeddings(params):
+  """The (V, D) token embedding table of a BERT-family parameter tree (both models here)."""
+  return params['embeddings']['word_embeddings']['embedding']
