@@ -28,6 +28,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.scan_layers = False  # nn.scan over layers: compile time independent of depth
   m.remat_policy = 'none'  # none | full | dots: what the backward pass recomputes
   m.attention_impl = 'xla'  # xla (explicit softmax) | cudnn (fused, GPU, no attention dropout)
+  m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
+  m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
+  m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)
 
   c.objective = o = ml_collections.ConfigDict()
   o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES
@@ -37,13 +40,29 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
+  o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
+  o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
 
   c.data = d = ml_collections.ConfigDict()
-  d.task = 'builtin_docs'  # builtin_docs (text shipped with CPython) | text_files
-  d.train_files = ''  # text_files: comma-separated globs, one document per line
-  d.validation_files = ''  # text_files: comma-separated globs for held-out text
+  # builtin_docs (text shipped with CPython) | files | tfds | mixture | prepared
+  d.task = 'builtin_docs'
+  d.format = 'lines'  # files: lines | blocks | wikiextractor | jsonl | tfrecord (.gz read as gzip)
+  d.train_files = ''  # files: comma-separated globs (local or gs://)
+  d.validation_files = ''  # files: comma-separated globs; empty: hold out from train_files
+  d.text_field = 'text'  # jsonl / tfrecord / tfds: the feature holding the document text
+  d.tfds_name = ''  # tfds: dataset name, e.g. c4/en:3.0.1 or wikipedia/20230601.en
+  d.tfds_data_dir = ''  # tfds: local or gs:// data_dir (never downloaded at run time)
+  # mixture: 'KIND:GLOBS@RATE; ...' where KIND is a format or tfds, e.g.
+  # 'wikiextractor:/data/wiki/*/wiki_*@0.8; jsonl:/data/domain/*.jsonl@0.2'
+  d.mixture = ''
+  d.holdout_every = 100  # sources without validation split: 1 in N documents (by text hash)
+  d.min_doc_words = 0  # documents with fewer words are skipped (Wikipedia stubs: use 20)
+  d.packing = 'fill'  # fill (documents flow across rows) | greedy (seqio) | pad (one chunk/row)
+  d.prepared_dir = ''  # prepared: output directory of tools/prepare_corpus.py
   d.seq_len = 128  # tokens per packed row
-  d.vocab_path = ''  # SentencePiece .model; empty: train one on the corpus, cached in workdir
+  # SentencePiece .model | WordPiece vocab.txt | tokenizer directory | byte | empty: train a
+  # SentencePiece model on the corpus, cached in the workdir
+  d.vocab_path = ''
   d.vocab_size = 8000  # size of the SentencePiece vocabulary trained when vocab_path is empty
   d.shuffle_buffer = 10_000  # packed rows in the shuffle buffer
   d.tf_threads = 1  # TensorFlow inter/intra-op threads for the input pipeline

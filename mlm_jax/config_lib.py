@@ -56,6 +56,32 @@ def set_bert_size(config: ml_collections.ConfigDict, size: str) -> None:
   config.model.mlp_dim = 4 * hidden
 
 
+DATA_TASKS = ('builtin_docs', 'files', 'tfds', 'mixture', 'prepared')
+FORMATS = ('lines', 'blocks', 'wikiextractor', 'jsonl', 'tfrecord')
+
+
+def parse_mixture(spec: str) -> list[tuple[str, str, float]]:
+  """'KIND:GLOBS@RATE; ...' -> [(kind, globs, rate)]; errors name data.mixture."""
+  out = []
+  for i, part in enumerate(p.strip() for p in spec.split(';') if p.strip()):
+    head, sep, rate = part.rpartition('@')
+    kind, colon, where = head.partition(':')
+    _require(bool(sep and colon and where), f'data.mixture: component {i} {part!r} is not '
+             'KIND:GLOBS@RATE')
+    kind = kind.strip()
+    _require(kind in FORMATS + ('tfds',), f'data.mixture: component {i} kind {kind!r} must be '
+             f'one of {"|".join(FORMATS + ("tfds",))}')
+    try:
+      value = float(rate)
+    except ValueError:
+      raise ConfigError(f'data.mixture: component {i} rate {rate!r} is not a number') from None
+    _require(value >= 0, f'data.mixture: component {i} rate {value} is negative')
+    out.append((kind, where.strip(), value))
+  _require(bool(out), 'data.mixture must name at least one component for task mixture')
+  _require(sum(r for *_, r in out) > 0, 'data.mixture: rates sum to zero')
+  return out
+
+
 def split_patterns(patterns: str) -> list[str]:
   """'a.txt, b/*.txt' -> ['a.txt', 'b/*.txt']."""
   return [p.strip() for p in patterns.split(',') if p.strip()]
@@ -96,26 +122,36 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(o.mask_token_fraction + o.random_token_fraction <= 1,
            'objective.mask_token_fraction + objective.random_token_fraction must be <= 1')
 
-  _require(d.task in ('builtin_docs', 'text_files'),
-           f'data.task={d.task!r} must be builtin_docs or text_files')
+  _require(d.task in DATA_TASKS, f'data.task={d.task!r} must be one of {"|".join(DATA_TASKS)}')
+  _require(d.format in FORMATS, f'data.format={d.format!r} must be one of {"|".join(FORMATS)}')
+  _require(d.packing in ('fill', 'greedy', 'pad'),
+           f'data.packing={d.packing!r} must be fill, greedy or pad')
   _require(d.host_sharding in ('documents', 'rows'),
            f'data.host_sharding={d.host_sharding!r} must be documents or rows')
   _require(d.seq_len >= 8, f'data.seq_len={d.seq_len} must be at least 8')
   _require(d.seq_len <= m.max_positions,
            f'data.seq_len={d.seq_len} exceeds model.max_positions={m.max_positions}')
-  if d.task == 'text_files':
-    _require(bool(d.train_files), 'data.train_files must name at least one file for text_files')
-    _require(bool(d.validation_files), 'data.validation_files must name a file for text_files')
+  _require(d.holdout_every >= 2, f'data.holdout_every={d.holdout_every} must be at least 2')
+  if d.task == 'files':
+    _require(bool(d.train_files), 'data.train_files must name at least one file for task files')
     for key in ('train_files', 'validation_files'):
       for pattern in split_patterns(d[key]):
         _require('://' in pattern or bool(glob.glob(pattern)),
                  f'data.{key}: no file matches {pattern}')
+  if d.task == 'tfds':
+    _require(bool(d.tfds_name), 'data.tfds_name must name a dataset for task tfds')
+  if d.task == 'mixture':
+    parse_mixture(d.mixture)
+  if d.task == 'prepared':
+    _require(os.path.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
+             f'data.prepared_dir={d.prepared_dir!r}: no manifest.json there')
   hf_dir = config.init_from.hf_dir
   if hf_dir:
     _require(os.path.isfile(os.path.join(hf_dir, 'config.json')),
              f'init_from.hf_dir={hf_dir}: no config.json there')
   elif d.vocab_path:
-    _require(os.path.isfile(d.vocab_path), f'data.vocab_path={d.vocab_path}: no such file')
+    _require(d.vocab_path == 'byte' or os.path.exists(d.vocab_path),
+             f'data.vocab_path={d.vocab_path}: no such file')
   else:
     _require(d.vocab_size <= m.vocab_size,
              f'data.vocab_size={d.vocab_size} exceeds model.vocab_size={m.vocab_size}')

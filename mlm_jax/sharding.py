@@ -88,7 +88,25 @@ def data_parallel_size(mesh: jax.sharding.Mesh) -> int:
   return math.prod(mesh.shape[a] for a in BATCH_AXES)
 
 
-def host_batch_to_global(batch: dict, mesh: jax.sharding.Mesh) -> dict:
+def data_shard(mesh: jax.sharding.Mesh, global_batch: int) -> tuple[int, int]:
+  """(index, count) of the input shard this process must read: the distinct row blocks the
+  batch sharding gives the processes. Processes that hold the same rows (e.g. tensor
+  parallelism across hosts) read the same shard."""
+  rows_of = {}
+  for device, index in batch_sharding(mesh).devices_indices_map((global_batch,)).items():
+    start, stop, _ = index[0].indices(global_batch)
+    lo, hi = rows_of.get(device.process_index, (start, stop))
+    rows_of[device.process_index] = (min(lo, start), max(hi, stop))
+  blocks = sorted(set(rows_of.values()))
+  for (_, hi), (lo, _) in zip(blocks, blocks[1:]):
+    if hi > lo:
+      raise ConfigError('mesh: processes hold overlapping, non-identical batch rows; reorder '
+                        'the mesh so each process holds one contiguous block of rows')
+  return blocks.index(rows_of[jax.process_index()]), len(blocks)
+
+
+def host_batch_to_global(batch: dict, mesh: jax.sharding.Mesh, global_batch: int) -> dict:
   """This host's rows -> one global jax.Array per feature (the only host->device path)."""
   sharding = batch_sharding(mesh)
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+  return {k: jax.make_array_from_process_local_data(sharding, v, (global_batch, *v.shape[1:]))
+          for k, v in batch.items()}

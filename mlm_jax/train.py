@@ -30,10 +30,10 @@ def _log(msg: str) -> None:
 
 def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   """One pass over the validation split with fixed masks; adds the most-frequent-token baseline."""
-  dp_hosts = jax.process_count()
+  shard, dp_hosts = sharding.data_shard(mesh, config.eval.batch_size)
   ds = pipeline.make_dataset(source, 'validation', config.data.seq_len,
                              config.eval.batch_size // dp_hosts, train=False, seed=config.seed,
-                             host_index=jax.process_index(), host_count=dp_hosts,
+                             host_index=shard, host_count=dp_hosts,
                              tf_threads=config.data.tf_threads,
                              host_sharding=config.data.host_sharding)
   totals = None
@@ -43,12 +43,13 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
       break
     batch = next(batches, None)
     if batch is None:
-      if jax.process_count() == 1 or not config.eval.steps:
+      if dp_hosts == 1 or not config.eval.steps:
         break
       # Hosts must run the same number of steps: an exhausted host feeds empty rows.
       batch = {k: np.zeros((config.eval.batch_size // dp_hosts, config.data.seq_len), np.int32)
                for k in pipeline.RENAME.values()}
-    out = eval_fn(params, sharding.host_batch_to_global(batch, mesh), jax.random.fold_in(rng, i))
+    out = eval_fn(params, sharding.host_batch_to_global(batch, mesh, config.eval.batch_size),
+                  jax.random.fold_in(rng, i))
     totals = out if totals is None else steps_lib.add_metrics(totals, out)
   if totals is None:
     raise config_lib.ConfigError('the validation split yielded no batch')
@@ -88,10 +89,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if source.tokens.vocab_size > config.model.vocab_size:
     raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
                                  f'tokens, more than model.vocab_size={config.model.vocab_size}')
-  host_batch = t_cfg.batch_size // jax.process_count()
+  shard, num_shards = sharding.data_shard(mesh, t_cfg.batch_size)
+  host_batch = t_cfg.batch_size // num_shards
   train_iter = pipeline.BatchIterator(pipeline.make_dataset(
       source, 'train', config.data.seq_len, host_batch, train=True, seed=config.seed,
-      host_index=jax.process_index(), host_count=jax.process_count(),
+      host_index=shard, host_count=num_shards,
       tf_threads=config.data.tf_threads, host_sharding=config.data.host_sharding))
 
   # Phase: abstract state.
@@ -157,12 +159,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # Phase: loop.
   step = int(jax.device_get(train_state.step))
-  sums, interval_start, interval_steps = None, time.time(), 0
+  sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
   loop_start, loop_start_step = time.time(), step
   eval_values = {}
   with preemption_guard() as preempted:
     while step < t_cfg.steps:
-      batch = sharding.host_batch_to_global(next(train_iter), mesh)
+      host_batch_np = next(train_iter)
+      nonpad += int((host_batch_np['segment_ids'] != 0).sum())
+      batch = sharding.host_batch_to_global(host_batch_np, mesh, t_cfg.batch_size)
       train_state, step_metrics = train_step(train_state, batch, train_rng)
       sums = step_metrics if sums is None else add(sums, step_metrics)
       step += 1
@@ -175,12 +179,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         elapsed = time.time() - interval_start
         values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
         values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
-        values['packing_efficiency'] = batch_nonpad_fraction(batch)
+        # Non-pad fraction of this host's rows over the interval.
+        values['packing_efficiency'] = nonpad / (interval_steps * host_batch * config.data.seq_len)
         values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))
         writer.write(step, 'train', values)
         _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
                                    step - loop_start_step))
-        sums, interval_start, interval_steps = None, time.time(), 0
+        sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
       if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
         t_eval = time.time()
         eval_values = run_eval(step)
@@ -246,7 +251,3 @@ def write_run_config(config, workdir: str) -> None:
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write(config.to_json(indent=2))
   os.replace(path + '.tmp', path)
-
-
-def batch_nonpad_fraction(batch) -> float:
-  return float(jax.device_get((batch['segment_ids'] != 0).mean()))

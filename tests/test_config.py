@@ -65,7 +65,7 @@ def test_validation_names_the_key(key, value, needle):
 
 
 def test_missing_corpus_file_is_named(tmp_path):
-  c = tiny_config(**{'data.task': 'text_files', 'data.train_files': str(tmp_path / 'nope.txt'),
+  c = tiny_config(**{'data.task': 'files', 'data.train_files': str(tmp_path / 'nope.txt'),
                      'data.validation_files': str(tmp_path / 'nope.txt')})
   with pytest.raises(config_lib.ConfigError, match='nope.txt'):
     config_lib.validate(c, 8)
@@ -84,7 +84,7 @@ def _main(*args, workdir):
     (['--config.objective.mask_rate=1.5'], 'objective.mask_rate'),
     (['--config.data.seq_len=512'], 'data.seq_len'),
     (['--config.train.batch_size=30', '--config.train.micro_batches=4'], 'train.micro_batches'),
-    (['--config.data.task=text_files', '--config.data.train_files=/nonexistent/c.txt',
+    (['--config.data.task=files', '--config.data.train_files=/nonexistent/c.txt',
       '--config.data.validation_files=/nonexistent/c.txt'], '/nonexistent/c.txt'),
 ])
 def test_cli_bad_input_one_line_and_workdir_untouched(tmp_path, args, needle):

@@ -36,7 +36,7 @@ def test_unreadable_vocab_is_named(tmp_path):
 
 
 def _source(shared_vocab, tmp_path, seq_len=32):
-  cfg = tiny_config(**{'data.task': 'text_files', 'data.train_files': shared_vocab['train'],
+  cfg = tiny_config(**{'data.task': 'files', 'data.train_files': shared_vocab['train'],
                        'data.validation_files': shared_vocab['validation'],
                        'data.vocab_path': shared_vocab['vocab_path'], 'data.seq_len': seq_len})
   return pipeline.build_source(cfg.data, str(tmp_path))
@@ -62,7 +62,7 @@ def test_long_documents_are_split_not_dropped(shared_vocab, tmp_path):
   doc = ' '.join(['the quick brown fox jumps over the lazy dog'] * 40)
   path = tmp_path / 'one.txt'
   path.write_text(doc + '\n')
-  cfg = tiny_config(**{'data.task': 'text_files', 'data.train_files': str(path),
+  cfg = tiny_config(**{'data.task': 'files', 'data.train_files': str(path),
                        'data.validation_files': str(path),
                        'data.vocab_path': shared_vocab['vocab_path']})
   src = pipeline.build_source(cfg.data, str(tmp_path))
@@ -101,7 +101,7 @@ def test_validation_is_one_padded_pass(shared_vocab, tmp_path):
 
 
 def test_missing_corpus_file_is_named(tmp_path):
-  cfg = tiny_config(**{'data.task': 'text_files', 'data.train_files': str(tmp_path / 'x.txt'),
+  cfg = tiny_config(**{'data.task': 'files', 'data.train_files': str(tmp_path / 'x.txt'),
                        'data.validation_files': str(tmp_path / 'x.txt')})
   with pytest.raises(ConfigError, match='x.txt'):
     pipeline.corpus_files(cfg.data, str(tmp_path))

@@ -21,7 +21,7 @@ from tests.test_train import _config, _records
 
 def _cli(shared_vocab, workdir, *extra, devices=8):
   args = [sys.executable, '-m', 'mlm_jax.main', '--config=configs/smoke.py',
-          f'--workdir={workdir}', '--config.data.task=text_files',
+          f'--workdir={workdir}', '--config.data.task=files',
           f'--config.data.train_files={shared_vocab["train"]}',
           f'--config.data.validation_files={shared_vocab["validation"]}',
           f'--config.data.vocab_path={shared_vocab["vocab_path"]}',

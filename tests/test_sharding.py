@@ -42,9 +42,15 @@ def test_host_batch_to_global_splits_over_data_axes():
   c = tiny_config(**{'mesh.data': 4, 'mesh.fsdp': 2})
   mesh = sharding.make_mesh(c.mesh)
   batch = {'input_ids': np.arange(16 * 4, dtype=np.int32).reshape(16, 4)}
-  out = sharding.host_batch_to_global(batch, mesh)
+  out = sharding.host_batch_to_global(batch, mesh, 16)
   arr = out['input_ids']
   assert arr.shape == (16, 4) and len(arr.addressable_shards) == 8
   assert all(s.data.shape == (2, 4) for s in arr.addressable_shards)
   np.testing.assert_array_equal(np.asarray(arr), batch['input_ids'])
   assert sharding.data_parallel_size(mesh) == 8
+
+
+def test_data_shard_single_process_reads_everything():
+  for axes in ({'mesh.data': 8}, {'mesh.data': 2, 'mesh.tensor': 4}, {'mesh.fsdp': 8}):
+    mesh = sharding.make_mesh(tiny_config(**axes).mesh)
+    assert sharding.data_shard(mesh, 16) == (0, 1)

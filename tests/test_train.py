@@ -9,7 +9,7 @@ from tests.conftest import tiny_config
 
 
 def _config(shared_vocab, **overrides):
-  return tiny_config(**{'data.task': 'text_files', 'data.train_files': shared_vocab['train'],
+  return tiny_config(**{'data.task': 'files', 'data.train_files': shared_vocab['train'],
                         'data.validation_files': shared_vocab['validation'],
                         'data.vocab_path': shared_vocab['vocab_path'], **overrides})
 

@@ -57,7 +57,7 @@ def time_jax(config, batch_np) -> float:
                                      num_micro=config.train.micro_batches),
                    in_shardings=(shardings, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
                    out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
-    batch = sharding.host_batch_to_global(batch_np, mesh)
+    batch = sharding.host_batch_to_global(batch_np, mesh, config.train.batch_size)
     rng = jax.random.key(1)
     times = []
     for i in range(_WARMUP.value + _STEPS.value + 1):

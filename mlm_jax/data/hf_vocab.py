@@ -10,13 +10,17 @@ from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives.masking import SpecialTokens
 
 
-def load_tokenizer(hf_dir: str):
+def load_tokenizer(path: str, key: str = 'init_from.hf_dir'):
+  """A tokenizer directory (tokenizer.json / vocab.txt ...) or a bare BERT vocab.txt (read as
+  BERT uncased, lower-casing) from local disk only; errors name KEY and PATH."""
   os.environ.setdefault('HF_HUB_OFFLINE', '1')  # a local directory only; never the hub
-  from transformers import AutoTokenizer  # pylint: disable=g-import-not-at-top
+  from transformers import AutoTokenizer, BertTokenizerFast  # pylint: disable=g-import-not-at-top
   try:
-    return AutoTokenizer.from_pretrained(hf_dir)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f'init_from.hf_dir: no usable tokenizer in {hf_dir} ({e})') from e
+    if os.path.isfile(path):
+      return BertTokenizerFast(path, do_lower_case=True)  # v5: vocab_file= is ignored
+    return AutoTokenizer.from_pretrained(path)
+  except (OSError, ValueError, TypeError) as e:
+    raise ConfigError(f'{key}={path}: no usable tokenizer ({type(e).__name__})') from e
 
 
 class HfVocabulary(seqio.Vocabulary):
@@ -57,11 +61,12 @@ class HfVocabulary(seqio.Vocabulary):
     return isinstance(other, HfVocabulary) and other._tok is self._tok
 
 
-def special_tokens(tokenizer) -> SpecialTokens:
+def special_tokens(tokenizer, where: str = 'init_from.hf_dir') -> SpecialTokens:
   t = tokenizer
   for name in ('mask_token_id', 'cls_token_id', 'sep_token_id', 'pad_token_id'):
-    if getattr(t, name) is None:
-      raise ConfigError(f'init_from.hf_dir: the tokenizer has no {name[:-3]}')
+    token_id = getattr(t, name)
+    if token_id is None or token_id == t.unk_token_id:
+      raise ConfigError(f'{where}: vocabulary has no {name[:-9].upper().join("[]")} token')
   return SpecialTokens(pad=t.pad_token_id, mask=t.mask_token_id, cls=t.cls_token_id,
                        sep=t.sep_token_id, special=tuple(sorted(set(t.all_special_ids))),
                        vocab_size=len(t))

@@ -1,4 +1,5 @@
-"""From config to host-local numpy batches, with an iterator whose position can be saved."""
+"""From config to host-local numpy batches: vocabulary, seqio task or mixture, this host's
+shard, and an iterator whose position saves and restores exactly."""
 import dataclasses
 import glob
 import os
@@ -7,8 +8,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from mlm_jax.config_lib import ConfigError, split_patterns
-from mlm_jax.data import builtin_corpus, tasks, vocab
+from mlm_jax.config_lib import ConfigError, parse_mixture, split_patterns
+from mlm_jax.data import builtin_corpus, prepared, tasks, vocab, vocab_builder
 from mlm_jax.objectives.masking import SpecialTokens
 
 RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
@@ -17,7 +18,7 @@ RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
 
 @dataclasses.dataclass
 class DataSource:
-  task: seqio.Task
+  task: seqio.Task | seqio.Mixture
   tokens: SpecialTokens
   word_start: np.ndarray  # (vocab,) bool, for whole-word masking
   vocab_path: str
@@ -33,43 +34,144 @@ def cap_tf_threads(threads: int) -> None:
   tf.config.set_visible_devices([], 'GPU')
 
 
-def corpus_files(data_cfg, workdir: str) -> dict[str, str]:
+def _expand(patterns: str, key: str) -> tuple[str, ...]:
+  paths = [p for pat in split_patterns(patterns) for p in (sorted(glob.glob(pat)) or [pat])]
+  for p in paths:
+    if '://' not in p and (not os.path.isfile(p) or os.path.getsize(p) == 0):
+      raise ConfigError(f'{key}: {p} is missing or empty')
+  return tuple(paths)
+
+
+def corpus_files(data_cfg, workdir: str) -> dict[str, tuple[str, ...]]:
   if data_cfg.task == 'builtin_docs':
-    return builtin_corpus.write_corpus(os.path.join(workdir, 'corpus'))
-  files = {}
-  for split, key in (('train', 'train_files'), ('validation', 'validation_files')):
-    paths = [p for pat in split_patterns(data_cfg[key]) for p in (sorted(glob.glob(pat)) or [pat])]
-    for p in paths:
-      if '://' not in p and (not os.path.isfile(p) or os.path.getsize(p) == 0):
-        raise ConfigError(f'data.{key}: {p} is missing or empty')
-    files[split] = paths
-  return files
+    files = builtin_corpus.write_corpus(os.path.join(workdir, 'corpus'))
+    return {'train': (files['train'],), 'validation': (files['validation'],)}
+  return {'train': _expand(data_cfg.train_files, 'data.train_files'),
+          'validation': _expand(data_cfg.validation_files, 'data.validation_files')}
+
+
+def _tfds_has_validation(spec: tasks.SourceSpec, key: str) -> bool:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    builder = tfds.builder(spec.tfds_name, data_dir=spec.tfds_data_dir or None)
+    splits = builder.info.splits
+  except Exception as e:  # pylint: disable=broad-except  (tfds raises many kinds)
+    raise ConfigError(f'{key}={spec.tfds_name}: no such TFDS dataset'
+                      f'{" in " + spec.tfds_data_dir if spec.tfds_data_dir else ""} '
+                      f'({type(e).__name__})') from None
+  if 'train' not in splits:
+    raise ConfigError(f'{key}={spec.tfds_name}: no train split (prepared under '
+                      f'{spec.tfds_data_dir or "the default data_dir"}?)')
+  return 'validation' in splits
+
+
+def source_specs(data_cfg, workdir: str) -> list[tuple[tasks.SourceSpec, float, bool]]:
+  """(spec, mixing rate, TFDS has validation) for each component of the configured source."""
+  d = data_cfg
+  common = dict(text_field=d.text_field, holdout_every=d.holdout_every)
+  if d.task == 'mixture':
+    out = []
+    for i, (kind, where, rate) in enumerate(parse_mixture(d.mixture)):
+      if kind == 'tfds':
+        name, _, data_dir = where.partition('|')
+        spec = tasks.SourceSpec('tfds', tfds_name=name, tfds_data_dir=data_dir, **common)
+        out.append((spec, rate, _tfds_has_validation(spec, f'data.mixture component {i}')))
+      else:
+        files = _expand(where.replace('|', ','), f'data.mixture component {i}')
+        out.append((tasks.SourceSpec(kind, train=files, **common), rate, True))
+    return out
+  if d.task == 'tfds':
+    spec = tasks.SourceSpec('tfds', tfds_name=d.tfds_name, tfds_data_dir=d.tfds_data_dir,
+                            **common)
+    return [(spec, 1.0, _tfds_has_validation(spec, 'data.tfds_name'))]
+  files = corpus_files(d, workdir)
+  fmt = 'lines' if d.task == 'builtin_docs' else d.format
+  return [(tasks.SourceSpec(fmt, train=files['train'], validation=files['validation'],
+                            **common), 1.0, True)]
+
+
+def documents(data_cfg, workdir: str, split: str = 'train') -> tf.data.Dataset:
+  """The configured source's documents ({'text'}), after stub filtering, in file order: what
+  vocabularies are trained on and what tests count."""
+  streams = []
+  for spec, _, has_val in source_specs(data_cfg, workdir):
+    ds = tasks.make_source(spec, has_val).get_dataset(split, shuffle=False)
+    streams.append(tasks.keep_document(data_cfg.min_doc_words)(ds))
+  out = streams[0]
+  for ds in streams[1:]:
+    out = out.concatenate(ds)
+  return out
+
+
+def resolve_vocab(data_cfg, workdir: str) -> vocab.Vocab:
+  """data.vocab_path, or a SentencePiece model trained on the corpus and cached in WORKDIR."""
+  if data_cfg.vocab_path:
+    return vocab.load(data_cfg.vocab_path)
+  if data_cfg.task == 'prepared':
+    raise ConfigError('data.vocab_path must name the vocabulary the prepared corpus was built '
+                      'with')
+  path = os.path.join(workdir, f'spm_{data_cfg.vocab_size}.model')
+  if not os.path.exists(path):
+    os.makedirs(workdir, exist_ok=True)
+    texts = (t.decode('utf-8') for t in documents(data_cfg, workdir).map(
+        lambda ex: ex['text']).as_numpy_iterator())
+    vocab_builder.train_sentencepiece(texts, path, data_cfg.vocab_size)
+  return vocab.load(path)
+
+
+def build_task(data_cfg, workdir: str, voc: vocab.Vocab):
+  d = data_cfg
+  if d.task == 'prepared':
+    files = prepared.check(prepared.read_manifest(d.prepared_dir), d.prepared_dir, voc.path,
+                           d.seq_len)
+    name = tasks.unique_name('prepared', d.prepared_dir, voc.path)
+    return tasks.prepared_task(name, files, d.seq_len, voc.seqio_vocab, d.shuffle_buffer)
+  built = []
+  for spec, rate, has_val in source_specs(d, workdir):
+    _require_documents(spec, has_val, d.min_doc_words)
+    name = tasks.unique_name('docs', spec, voc.path, d.min_doc_words, d.packing)
+    task = tasks.document_task(name, tasks.make_source(spec, has_val), voc.seqio_vocab,
+                               voc.tokens, min_words=d.min_doc_words, packing_mode=d.packing,
+                               shuffle_buffer=d.shuffle_buffer)
+    built.append((task, rate))
+  if d.task != 'mixture':
+    return built[0][0]
+  return tasks.mixture(tasks.unique_name('mixture', d.mixture, voc.path, d.min_doc_words,
+                                         d.packing), built)
+
+
+def _require_documents(spec: tasks.SourceSpec, has_val: bool, min_words: int) -> None:
+  """An empty stream would make training wait forever: refuse it now, naming the source."""
+  for split in ('train', 'validation'):
+    ds = tasks.keep_document(min_words)(tasks.make_source(spec, has_val).get_dataset(
+        split, shuffle=False))
+    where = spec.tfds_name or ','.join((spec.validation if split == 'validation'
+                                        and spec.validation else spec.train))
+    try:
+      found = any(True for _ in ds.take(1))
+    except tf.errors.OpError as e:
+      detail = [line for line in e.message.splitlines() if 'Error' in line][-1:] or ['']
+      raise ConfigError(f'{where}: not readable as format {spec.kind} '
+                        f'({" ".join(detail[0].split())[:200]})') from None
+    if not found:
+      raise ConfigError(f'{where}: no {split} document with at least {max(min_words, 1)} '
+                        f'word(s) in format {spec.kind}')
 
 
 def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
-  """Corpus files, vocabulary (trained and cached in WORKDIR on first use, or the tokenizer of
-  the Hugging Face checkpoint in HF_DIR) and the seqio task."""
+  """Vocabulary (the Hugging Face checkpoint's tokenizer when HF_DIR is set) and the seqio task
+  or mixture the config describes."""
   cap_tf_threads(data_cfg.tf_threads)
-  files = corpus_files(data_cfg, workdir)
-  if hf_dir:
-    from mlm_jax.data import hf_vocab  # pylint: disable=g-import-not-at-top
-    tok = hf_vocab.load_tokenizer(hf_dir)
-    tokens = hf_vocab.special_tokens(tok)
-    task = tasks.text_line_task(tasks.task_name(files, os.path.abspath(hf_dir)), files,
-                                hf_vocab.HfVocabulary(tok), tokens, data_cfg.shuffle_buffer)
-    return DataSource(task, tokens, hf_vocab.word_start_table(tok), hf_dir)
-  vocab_path = data_cfg.vocab_path
-  if not vocab_path:
-    vocab_path = os.path.join(workdir, f'spm_{data_cfg.vocab_size}.model')
-    if not os.path.exists(vocab_path):
-      train_file = files['train'] if isinstance(files['train'], str) else files['train'][0]
-      vocab.train_sentencepiece(train_file, vocab_path, data_cfg.vocab_size)
-  sp = vocab.load_processor(vocab_path)
-  tokens = vocab.special_tokens(sp)
-  seqio_vocab = seqio.SentencePieceVocabulary(vocab_path)
-  task = tasks.text_line_task(tasks.task_name(files, vocab_path), files, seqio_vocab, tokens,
-                              data_cfg.shuffle_buffer)
-  return DataSource(task, tokens, vocab.word_start_table(sp), vocab_path)
+  voc = vocab.load(hf_dir, 'init_from.hf_dir') if hf_dir else resolve_vocab(data_cfg, workdir)
+  task = build_task(data_cfg, workdir, voc)
+  return DataSource(task, voc.tokens, voc.word_start, voc.path)
+
+
+def _rows(source: DataSource, seq_len: int, **kwargs) -> tf.data.Dataset:
+  """Packed rows of the task or mixture (a mixture passes the packing features through)."""
+  if isinstance(source.task, seqio.Mixture):
+    kwargs['passthrough_features'] = [k for k in RENAME if k != 'targets']
+  return source.task.get_dataset({'targets': seq_len}, use_cached=False, **kwargs)
 
 
 def make_dataset(source: DataSource, split: str, seq_len: int, host_batch: int, *,
@@ -78,11 +180,9 @@ def make_dataset(source: DataSource, split: str, seq_len: int, host_batch: int, 
   """Batches of this host's rows. Train: shuffled, repeated, full batches. Eval: one pass,
   the last batch padded with empty rows (segment id 0: nothing to predict)."""
   by_rows = host_sharding == 'rows' and host_count > 1
-  ds = source.task.get_dataset(
-      {'targets': seq_len}, split=split, shuffle=train, seed=seed,
-      shard_info=seqio.ShardInfo(host_index, host_count) if host_count > 1 and not by_rows
-      else None,
-      num_epochs=None if train else 1, use_cached=False)
+  ds = _rows(source, seq_len, split=split, shuffle=train, seed=seed,
+             shard_info=seqio.ShardInfo(host_index, host_count) if host_count > 1 and not by_rows
+             else None, num_epochs=None if train else 1)
   if by_rows:  # read global batches, keep this host's slice of each
     ds = ds.batch(host_batch * host_count, drop_remainder=train)
     ds = ds.map(lambda b: {k: v[host_index * host_batch:(host_index + 1) * host_batch]
@@ -121,3 +221,10 @@ class BatchIterator:
 
   def restore(self, path_prefix: str) -> None:
     self._ckpt.read(path_prefix).assert_consumed()
+
+
+def unbatched_rows(source: DataSource, split: str, seq_len: int):
+  """One unshuffled pass over SPLIT's packed rows as numpy dicts (prepare_corpus, tests)."""
+  ds = _rows(source, seq_len, split=split, shuffle=False, num_epochs=1)
+  ds = ds.map(lambda ex: {new: tf.cast(ex[old], tf.int32) for old, new in RENAME.items()})
+  return ds.as_numpy_iterator()

@@ -1,10 +1,16 @@
-"""Vocabularies: SentencePiece with BERT's special tokens at fixed ids, trained or loaded.
+"""Vocabularies: SentencePiece with BERT's special tokens at fixed ids, trained or loaded, and
+`load` for every kind data.vocab_path names.
 
-Ids 0-4 are [PAD] [UNK] [CLS] [SEP] [MASK] in every vocabulary this module trains.
+Ids 0-4 are [PAD] [UNK] [CLS] [SEP] [MASK] in every vocabulary this project trains (SentencePiece,
+WordPiece, bytes). Special tokens are always looked up by their text, never by position, so a
+loaded vocabulary (e.g. Google's BERT vocab.txt with [MASK] = 103) works the same way.
 """
+import dataclasses
+import hashlib
 import os
 
 import numpy as np
+import seqio
 import sentencepiece as spm
 
 from mlm_jax.config_lib import ConfigError
@@ -16,17 +22,11 @@ WORD_START = '\u2581'  # SentencePiece's word-boundary marker
 
 def train_sentencepiece(text_file: str, model_path: str, vocab_size: int,
                         model_type: str = 'unigram') -> str:
-  """Trains a SentencePiece model on one text file; writes MODEL_PATH atomically."""
-  prefix = model_path[:-len('.model')] + '.tmp'
-  spm.SentencePieceTrainer.train(
-      input=text_file, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
-      pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, pad_piece='[PAD]', unk_piece='[UNK]',
-      user_defined_symbols=['[CLS]', '[SEP]', '[MASK]'], character_coverage=0.9995,
-      byte_fallback=True, input_sentence_size=2_000_000, shuffle_input_sentence=True,
-      max_sentence_length=1 << 16, num_threads=os.cpu_count() or 1, minloglevel=2)
-  os.replace(prefix + '.model', model_path)
-  os.replace(prefix + '.vocab', model_path[:-len('.model')] + '.vocab')
-  return model_path
+  """Trains a SentencePiece model on one text file (one document per line)."""
+  from mlm_jax.data import vocab_builder  # pylint: disable=g-import-not-at-top
+  with open(text_file, encoding='utf-8') as f:
+    return vocab_builder.train_sentencepiece((line.rstrip('\n') for line in f), model_path,
+                                             vocab_size, model_type)
 
 
 def load_processor(model_path: str) -> spm.SentencePieceProcessor:
@@ -37,11 +37,11 @@ def load_processor(model_path: str) -> spm.SentencePieceProcessor:
   return sp
 
 
-def special_tokens(sp: spm.SentencePieceProcessor) -> SpecialTokens:
+def special_tokens(sp: spm.SentencePieceProcessor, where: str = 'data.vocab_path') -> SpecialTokens:
   ids = {p: sp.piece_to_id(p) for p in SPECIAL_PIECES}
   for piece in ('[MASK]', '[CLS]', '[SEP]', '[PAD]'):
     if sp.id_to_piece(ids[piece]) != piece:
-      raise ConfigError(f'vocabulary has no {piece} token')
+      raise ConfigError(f'{where}: vocabulary has no {piece} token')
   return SpecialTokens(pad=ids['[PAD]'], mask=ids['[MASK]'], cls=ids['[CLS]'], sep=ids['[SEP]'],
                        special=tuple(sorted(set(ids.values()))), vocab_size=sp.get_piece_size())
 
@@ -53,3 +53,55 @@ def word_start_table(sp: spm.SentencePieceProcessor) -> np.ndarray:
     piece = sp.id_to_piece(i)
     out[i] = piece.startswith(WORD_START) or sp.is_control(i) or piece in SPECIAL_PIECES
   return out
+
+
+@dataclasses.dataclass
+class Vocab:
+  seqio_vocab: seqio.Vocabulary
+  tokens: SpecialTokens
+  word_start: np.ndarray  # (vocab,) bool, for whole-word masking
+  path: str
+  kind: str  # sentencepiece | wordpiece | hf | byte
+
+
+def load(path: str, key: str = 'data.vocab_path') -> Vocab:
+  """`byte`, a SentencePiece .model, a WordPiece vocab.txt, or a tokenizer directory."""
+  from mlm_jax.data import byte_vocab, hf_vocab  # pylint: disable=g-import-not-at-top
+  where = f'{key}={path}'
+  if path == byte_vocab.NAME:
+    tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
+                           vocab_size=byte_vocab.SIZE)
+    return Vocab(byte_vocab.ByteVocabulary(), tokens, byte_vocab.word_start_table(), path, 'byte')
+  if not os.path.exists(path):
+    raise ConfigError(f'{where}: no such file or directory')
+  if path.endswith('.model'):
+    sp = load_processor(path)
+    return Vocab(seqio.SentencePieceVocabulary(path), special_tokens(sp, where),
+                 word_start_table(sp), path, 'sentencepiece')
+  if os.path.isfile(path):  # a bare vocab.txt: transformers would append missing specials
+    try:
+      with open(path, encoding='utf-8') as f:
+        pieces = set(f.read().split('\n'))
+    except (OSError, UnicodeDecodeError) as e:
+      raise ConfigError(f'{where}: unreadable vocabulary ({type(e).__name__})') from e
+    for piece in ('[MASK]', '[CLS]', '[SEP]', '[PAD]'):
+      if piece not in pieces:
+        raise ConfigError(f'{where}: vocabulary has no {piece} token')
+  tok = hf_vocab.load_tokenizer(path, key)
+  return Vocab(hf_vocab.HfVocabulary(tok), hf_vocab.special_tokens(tok, where),
+               hf_vocab.word_start_table(tok), path,
+               'wordpiece' if os.path.isfile(path) else 'hf')
+
+
+def fingerprint(path: str) -> str:
+  """sha256 of the vocabulary's defining file: prepared corpora record it and are refused when
+  the configured vocabulary differs."""
+  if not os.path.exists(path):
+    return hashlib.sha256(path.encode()).hexdigest()
+  if os.path.isdir(path):
+    for name in ('tokenizer.json', 'vocab.txt', 'spiece.model', 'sentencepiece.bpe.model'):
+      if os.path.isfile(os.path.join(path, name)):
+        path = os.path.join(path, name)
+        break
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()

@@ -1,0 +1,102 @@
+"""Prepared corpora: tokenized and packed once into TFRecord shards plus manifest.json, so pod
+runs read rows by file instead of re-tokenizing. The manifest pins the vocabulary (sha256) and
+the sequence length; a run whose config differs is refused before anything is compiled."""
+import json
+import os
+
+import tensorflow as tf
+
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.data import vocab as vocab_lib
+
+MANIFEST = 'manifest.json'
+FEATURES = ('input_ids', 'segment_ids', 'positions')
+
+
+def _example(row: dict) -> bytes:
+  feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=row[k].tolist()))
+             for k in FEATURES}
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_split(rows, out_dir: str, split: str, num_shards: int) -> dict:
+  """Rows round-robin into NUM_SHARDS files; returns the split's counts for the manifest."""
+  tmp = [os.path.join(out_dir, f'.{split}-{i:05d}-of-{num_shards:05d}.tfrecord')
+         for i in range(num_shards)]
+  writers = [tf.io.TFRecordWriter(p) for p in tmp]
+  n_rows = n_tokens = n_segments = 0
+  for i, row in enumerate(rows):
+    writers[i % num_shards].write(_example(row))
+    n_rows += 1
+    n_tokens += int((row['segment_ids'] != 0).sum())
+    n_segments += int(((row['positions'] == 0) & (row['segment_ids'] != 0)).sum())
+  for w in writers:
+    w.close()
+  files = []
+  for p in tmp:  # renamed only once complete: a crash never leaves a shard that looks done
+    final = os.path.join(out_dir, os.path.basename(p)[1:])
+    os.replace(p, final)
+    files.append(os.path.basename(final))
+  return {'files': files, 'rows': n_rows, 'tokens': n_tokens, 'segments': n_segments}
+
+
+def write_manifest(out_dir: str, manifest: dict) -> None:
+  path = os.path.join(out_dir, MANIFEST)
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(manifest, f, indent=2)
+  os.replace(path + '.tmp', path)
+
+
+def read_manifest(prepared_dir: str) -> dict:
+  path = os.path.join(prepared_dir, MANIFEST)
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'data.prepared_dir={prepared_dir}: unreadable {MANIFEST} ({e})') from e
+
+
+def check(manifest: dict, prepared_dir: str, vocab_path: str, seq_len: int) -> dict[str, list]:
+  """Refuses a corpus built for another vocabulary or length; returns split -> shard paths."""
+  if manifest['seq_len'] != seq_len:
+    raise ConfigError(f'data.prepared_dir={prepared_dir} holds rows of length '
+                      f'{manifest["seq_len"]}, but data.seq_len={seq_len}')
+  if manifest['vocab_sha256'] != vocab_lib.fingerprint(vocab_path):
+    raise ConfigError(f'data.prepared_dir={prepared_dir} was tokenized with '
+                      f'{manifest["vocab_path"]}, not data.vocab_path={vocab_path} '
+                      '(sha256 differs)')
+  files = {}
+  for split, info in manifest['splits'].items():
+    files[split] = [os.path.join(prepared_dir, f) for f in info['files']]
+    for f in files[split]:
+      if not os.path.isfile(f) and '://' not in f:
+        raise ConfigError(f'data.prepared_dir: shard {f} listed in {MANIFEST} is missing')
+  return files
+
+
+def prepare(data_cfg, workdir: str, out_dir: str, num_shards: int) -> dict:
+  """Tokenizes and packs both splits of the configured source into OUT_DIR; the manifest is
+  written last, so its presence marks a complete corpus."""
+  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top  (pipeline imports us)
+  d = data_cfg
+  if d.task == 'prepared':
+    raise ConfigError('data.task=prepared: prepare from the original source')
+  source = pipeline.build_source(d, workdir)
+  os.makedirs(out_dir, exist_ok=True)
+  stale = os.path.join(out_dir, MANIFEST)
+  if os.path.exists(stale):  # rewriting shards: the old manifest no longer describes them
+    os.remove(stale)
+  path = source.vocab_path
+  manifest = {'seq_len': d.seq_len, 'packing': d.packing, 'min_doc_words': d.min_doc_words,
+              'vocab_path': os.path.abspath(path) if os.path.exists(path) else path,
+              'vocab_sha256': vocab_lib.fingerprint(path),
+              'source': {k: d[k] for k in ('task', 'format', 'train_files', 'validation_files',
+                                           'tfds_name', 'mixture')},
+              'splits': {}}
+  for split in ('train', 'validation'):
+    info = write_split(pipeline.unbatched_rows(source, split, d.seq_len), out_dir, split,
+                       num_shards)
+    info['documents'] = sum(1 for _ in pipeline.documents(d, workdir, split))
+    manifest['splits'][split] = info
+  write_manifest(out_dir, manifest)
+  return manifest
