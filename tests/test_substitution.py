@@ -12,6 +12,7 @@ import pytest
 from configs import substitution as sub_config
 from mlm_jax import models, state, train
 from mlm_jax.objectives import OBJECTIVES, masking, substitution
+from tests.test_train import _config
 
 TOKENS = masking.SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
                                vocab_size=40)
@@ -151,9 +152,7 @@ def _records(workdir, split):
 def test_twenty_steps_on_eight_devices_loss_falls(name, shared_vocab, tmp_path):
   c = _model_cfg(name)
   c.train.peak_flops = 1e11
-  c.data.task = 'text_files'
-  c.data.train_files, c.data.validation_files = shared_vocab['train'], shared_vocab['validation']
-  c.data.vocab_path = shared_vocab['vocab_path']
+  c.data.update(_config(shared_vocab).data.to_dict())  # the shared corpus and vocabulary
   c.mesh.data = 8
   workdir = str(tmp_path / name)
   final = train.run(c, workdir)

@@ -1,0 +1,158 @@
+"""Course soups (MCL, Chen et al. 2023): one model from the weighted average of the parameters of
+compatible runs — e.g. the same architecture trained with different courses or objectives.
+
+The soup is written as a workdir of its own: the first run's config.json, its vocabulary files,
+and an Orbax checkpoint (step 0, fresh optimizer state) that tools/export_hf.py exports and that
+`mlm_jax.main --workdir=SOUP` continues training from.
+"""
+import glob
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mlm_jax import checkpointing, models, optim, sharding, state
+from mlm_jax.config_lib import ConfigError
+
+RUN_CONFIG = 'config.json'  # written into every workdir by train.run
+SOUP_RECORD = 'soup.json'  # the ingredients: workdirs, steps, weights
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, RUN_CONFIG)
+  if not os.path.isfile(path):
+    raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
+  with open(path, encoding='utf-8') as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def _one_device(config) -> tuple:
+  """(config on a 1x1x1 mesh, model, optimizer, abstract TrainState on one device)."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
+  config.mesh.dcn_data, config.mesh.dcn_fsdp = 1, 1
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+  model = models.MODELS[config.model.name](config.model)
+  tx = optim.make_optimizer(config.train)
+  with jax.set_mesh(mesh):
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,
+                                      sharding.rules(config.mesh))
+  abstract = state.abstract_state(state.make_init_fn(model, tx, config.data.seq_len), shardings)
+  return config, model, tx, abstract
+
+
+def load_params(workdir: str, step: int | None = None):
+  """(parameters of STEP, default the latest, as numpy on the host; the step)."""
+  _, _, _, abstract = _one_device(load_run_config(workdir))
+  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
+  step = ckpt.latest_step() if step is None else step
+  if step is None:
+    ckpt.close()
+    raise ConfigError(f'{workdir}: no checkpoint')
+  restored = ckpt.restore(step, abstract)
+  ckpt.close()
+  return jax.tree.map(np.asarray, jax.device_get(restored.params)), step
+
+
+def first_difference(a: dict, b: dict, prefix: str = '') -> str | None:
+  """'key: A vs B' for the first key (depth first, sorted) whose values differ, else None."""
+  for key in sorted(set(a) | set(b)):
+    name = f'{prefix}{key}'
+    if key not in a or key not in b:
+      return f'{name} only in {"the first" if key in a else "the second"}'
+    va, vb = a[key], b[key]
+    if isinstance(va, dict) and isinstance(vb, dict):
+      found = first_difference(va, vb, name + '.')
+      if found:
+        return found
+    elif va != vb:
+      return f'{name}: {va!r} vs {vb!r}'
+  return None
+
+
+def _flat(tree) -> dict:
+  return {'/'.join(checkpointing._key(k) for k in path): leaf  # pylint: disable=protected-access
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def average(trees: list, weights: list[float] | None = None, names: list[str] | None = None):
+  """Weighted average of parameter trees (weights normalised to sum to 1; default uniform).
+
+  Refuses, naming the first tensor, trees whose tensor names or shapes differ."""
+  names = names or [f'checkpoint {i}' for i in range(len(trees))]
+  weights = [1.0] * len(trees) if weights is None else list(weights)
+  if len(weights) != len(trees):
+    raise ConfigError(f'{len(weights)} weights for {len(trees)} checkpoints')
+  if any(w < 0 for w in weights) or sum(weights) <= 0:
+    raise ConfigError(f'weights {weights} must be >= 0 with a positive sum')
+  flat = [_flat(t) for t in trees]
+  for other, name in zip(flat[1:], names[1:]):
+    for key in sorted(set(flat[0]) | set(other)):
+      if key not in flat[0] or key not in other:
+        where = names[0] if key in flat[0] else name
+        raise ConfigError(f'tensor {key} exists only in {where}; {names[0]} and {name} differ')
+      if np.shape(flat[0][key]) != np.shape(other[key]):
+        raise ConfigError(f'tensor {key} has shape {np.shape(flat[0][key])} in {names[0]} but '
+                          f'{np.shape(other[key])} in {name}')
+  total = float(sum(weights))
+  def mix(*leaves):
+    acc = sum(np.asarray(x, np.float64) * (w / total) for x, w in zip(leaves, weights))
+    return acc.astype(np.asarray(leaves[0]).dtype)
+  return jax.tree.map(mix, *trees)
+
+
+def _vocab_files(workdir: str) -> list[str]:
+  return sorted(glob.glob(os.path.join(workdir, 'spm_*')))
+
+
+def check_compatible(workdirs: list[str], configs: list) -> None:
+  """Same model section, and the same vocabulary files where the runs cached them."""
+  for wd, cfg in zip(workdirs[1:], configs[1:]):
+    diff = first_difference(configs[0].model.to_dict(), cfg.model.to_dict(), 'model.')
+    if diff:
+      raise ConfigError(f'{workdirs[0]} and {wd} are not compatible: {diff}')
+    if configs[0].data.vocab_path != cfg.data.vocab_path:
+      raise ConfigError(f'{workdirs[0]} and {wd} use different data.vocab_path: '
+                        f'{configs[0].data.vocab_path!r} vs {cfg.data.vocab_path!r}')
+    for f in _vocab_files(workdirs[0]):
+      other = os.path.join(wd, os.path.basename(f))
+      if os.path.isfile(other) and open(f, 'rb').read() != open(other, 'rb').read():
+        raise ConfigError(f'{workdirs[0]} and {wd} have different vocabularies '
+                          f'({os.path.basename(f)})')
+
+
+def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None) -> dict:
+  """Averages the latest checkpoints of WORKDIRS into the new workdir OUT; returns the record."""
+  if len(workdirs) < 2:
+    raise ConfigError('a soup needs at least two workdirs')
+  if os.path.exists(os.path.join(out, 'checkpoints')):
+    raise ConfigError(f'{out} already has checkpoints; choose an empty --out')
+  configs = [load_run_config(wd) for wd in workdirs]
+  check_compatible(workdirs, configs)
+  trees, steps = zip(*(load_params(wd) for wd in workdirs))
+  params = average(list(trees), weights, list(workdirs))
+
+  _, _, tx, abstract = _one_device(configs[0])
+  params = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
+                        abstract.params)
+  soup_state = state.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                                opt_state=tx.init(params), nonfinite_steps=jnp.zeros((), jnp.int32),
+                                first_nonfinite_step=jnp.full((), -1, jnp.int32))
+  os.makedirs(out, exist_ok=True)
+  ckpt = checkpointing.Checkpointer(out, keep=1, every_steps=1)
+  ckpt.save(0, soup_state, force=True)
+  ckpt.close()
+  with open(os.path.join(out, RUN_CONFIG), 'w', encoding='utf-8') as f:
+    f.write(configs[0].to_json(indent=2))
+  for path in _vocab_files(workdirs[0]):
+    shutil.copy(path, out)
+  n = len(workdirs)
+  record = {'workdirs': [os.path.abspath(w) for w in workdirs], 'steps': list(steps),
+            'weights': [w / sum(weights) for w in weights] if weights else [1 / n] * n}
+  with open(os.path.join(out, SOUP_RECORD), 'w', encoding='utf-8') as f:
+    json.dump(record, f, indent=2)
+  return record
