@@ -17,3 +17,13 @@ def test_benchmark_prints_json_with_mfu():
   assert result['peak_flops'] == 8 * 1e11  # per-device peak x the 8 fake devices
   mfu = result['tokens_per_sec'] * result['model_flops_per_token'] / result['peak_flops']
   assert abs(result['mfu'] - mfu) < 1e-9
+
+
+def test_benchmark_data_only_mode_times_the_input_pipeline(tmp_path):
+  out = subprocess.run(
+      [sys.executable, 'tools/benchmark.py', '--config=configs/smoke.py', '--data_only',
+       '--data_seconds=2', '--config.data.vocab_path=byte', '--config.model.vocab_size=261',
+       f'--workdir={tmp_path}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert result['data_tokens_per_sec'] > 0 and result['data_packing_efficiency'] > 0.9

@@ -1,6 +1,12 @@
 """Times steady-state training steps of a config on synthetic full rows; prints one JSON line.
 
 python tools/benchmark.py --config=configs/bert.py:size=mini [--batch_size=32] [--torch]
+python tools/benchmark.py --config=configs/wiki.py --config.data.train_files=... \
+    --config.data.vocab_path=... --data [--data_only] --workdir=/tmp/bench
+
+--data also times the input pipeline alone on the config's data section (read, tokenize, pack,
+shuffle, batch: what one host's training loop pulls) with TensorFlow capped at
+data.tf_threads, and reports its tokens/s and the ratio to the training step's consumption.
 
 --torch also times Hugging Face transformers' BertForMaskedLM (PyTorch eager,
 torch.optim.AdamW, same dimensions and batch, the same fraction of labelled positions) in the
@@ -29,6 +35,30 @@ _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Override train.batch_size (0: keep).')
 _TORCH = flags.DEFINE_boolean('torch', False, 'Also time the transformers PyTorch baseline.')
 _THREADS = flags.DEFINE_integer('threads', 2, 'PyTorch intra-op threads.')
+_DATA = flags.DEFINE_boolean('data', False, 'Also time the input pipeline alone.')
+_DATA_ONLY = flags.DEFINE_boolean('data_only', False, 'Time only the input pipeline.')
+_DATA_SECONDS = flags.DEFINE_float('data_seconds', 20.0, 'Seconds of input pipeline timing.')
+_WORKDIR = flags.DEFINE_string('workdir', '/tmp/mlm_jax_benchmark',
+                               'Scratch directory for the data pipeline (vocabulary cache).')
+
+
+def time_data(config) -> dict:
+  """Batches/s of the real input pipeline, after a warm-up that fills the shuffle buffer."""
+  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  d, batch = config.data, config.train.batch_size
+  source = pipeline.build_source(d, _WORKDIR.value)
+  it = pipeline.BatchIterator(pipeline.make_dataset(source, 'train', d.seq_len, batch,
+                                                    train=True, seed=0, tf_threads=d.tf_threads))
+  for _ in range(5):
+    next(it)
+  n, nonpad, t0 = 0, 0, time.perf_counter()
+  while time.perf_counter() - t0 < _DATA_SECONDS.value:
+    nonpad += int((next(it)['segment_ids'] != 0).sum())
+    n += 1
+  elapsed = time.perf_counter() - t0
+  return {'data_tokens_per_sec': n * batch * d.seq_len / elapsed,
+          'data_packing_efficiency': nonpad / (n * batch * d.seq_len),
+          'data_tf_threads': d.tf_threads, 'data_task': d.task, 'data_format': d.format}
 
 
 def synthetic_batch(rng, batch: int, seq_len: int, vocab: int) -> dict:
@@ -111,6 +141,9 @@ def main(argv):
     config_lib.validate(config, jax.device_count())
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
+  if _DATA_ONLY.value:
+    print(json.dumps(time_data(config)))
+    return
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
   step_s = time_jax(config, batch_np)
@@ -123,6 +156,9 @@ def main(argv):
     torch_s = time_torch(config, batch_np)
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
                   speedup_vs_torch=torch_s / step_s)
+  if _DATA.value:
+    result.update(time_data(config))
+    result['data_over_train'] = result['data_tokens_per_sec'] / tps
   print(json.dumps(result))
 
 
