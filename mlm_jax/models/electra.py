@@ -1,0 +1,180 @@
+"""ELECTRA: a small MLM generator and a discriminator sharing the embeddings.
+
+The generator has the discriminator's depth and `generator_size_fraction` of its width, heads
+and MLP (ELECTRA paper, table 6: 1/4 small and large, 1/3 base). Embeddings are
+`embedding_size` wide (ELECTRA-small: 128 under a 256-wide encoder) and each encoder projects
+them to its width (`embeddings_project`, as Hugging Face's ElectraModel).
+
+Embedding sharing (model.embedding_sharing):
+  tied  one embeddings module (token, position, type tables and LayerNorm) feeds both, and
+        both losses update it (ELECTRA);
+  gdes  DeBERTa-v3 gradient-disentangled sharing: the discriminator's token table is
+        stop_gradient(E_gen) + E_delta (E_delta initialised to zero), with its own position and
+        type tables and LayerNorm, so the discriminator's loss never moves the generator's table.
+
+One compact __call__, three branches: 'generator' (MLM logits at masked positions),
+'discriminator' (one replaced-token logit per position) and 'both' (init: every parameter).
+"""
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from mlm_jax.models import bert, encoder, layers
+
+
+def _copy(cfg, **changes) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict(cfg.to_dict())
+  for key, value in changes.items():
+    c[key] = value
+  return c
+
+
+def embedding_size(cfg) -> int:
+  return cfg.embedding_size or cfg.hidden_size
+
+
+def generator_config(cfg) -> ml_collections.ConfigDict:
+  """The generator's model config: width, heads and MLP scaled by generator_size_fraction."""
+  f = cfg.generator_size_fraction
+  g = _copy(cfg, embedding_size=embedding_size(cfg), hidden_size=max(1, round(cfg.hidden_size * f)),
+            num_heads=max(1, round(cfg.num_heads * f)), mlp_dim=max(1, round(cfg.mlp_dim * f)))
+  if g.hidden_size % g.num_heads:
+    raise ValueError(f'generator width {g.hidden_size} is not divisible by its {g.num_heads} heads '
+                     f'(model.generator_size_fraction={f})')
+  return g
+
+
+class ElectraEmbeddings(nn.Module):
+  """Token + position (+ type) embeddings, LayerNorm, dropout, all `cfg.hidden_size` wide.
+
+  With `gdes_delta`, the module owns no token table: it adds its zero-initialised `word_delta`
+  to the stop-gradient of the shared table passed in.
+  """
+  cfg: Any  # the model config with hidden_size set to the embedding width
+  deterministic: bool
+  gdes_delta: bool = False
+
+  def setup(self):
+    c = self.cfg
+    embed = lambda n, name: nn.Embed(  # noqa: E731
+        n, c.hidden_size, name=name, embedding_init=nn.with_logical_partitioning(
+            nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')))
+    if self.gdes_delta:
+      self.word_delta = self.param('word_delta', layers.zeros(('vocab', 'embed')),
+                                   (c.vocab_size, c.hidden_size))
+    else:
+      self.word_embeddings = embed(c.vocab_size, 'word_embeddings')
+    self.position_embeddings = embed(c.max_positions, 'position_embeddings')
+    if c.type_vocab_size:
+      self.token_type_embeddings = embed(c.type_vocab_size, 'token_type_embeddings')
+    self.norm = layers.layer_norm(c.layer_norm_eps, 'norm')
+    self.dropout = nn.Dropout(c.dropout_rate)
+
+  def word_table(self, shared_VE=None):
+    if self.gdes_delta:
+      return jax.lax.stop_gradient(shared_VE) + self.word_delta
+    return self.word_embeddings.embedding
+
+  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None, shared_VE=None):
+    x_BLE = jnp.take(self.word_table(shared_VE), input_ids_BL, axis=0)
+    x_BLE = x_BLE + self.position_embeddings(positions_BL)
+    if self.cfg.type_vocab_size:
+      if token_type_ids_BL is None:
+        token_type_ids_BL = jnp.zeros_like(input_ids_BL)
+      x_BLE = x_BLE + self.token_type_embeddings(token_type_ids_BL)
+    x_BLE = self.norm(x_BLE).astype(jnp.dtype(self.cfg.dtype))
+    return self.dropout(x_BLE, self.deterministic)
+
+  def attend(self, h_BPE):
+    """Tied decoder: scores against every token embedding."""
+    return jnp.dot(h_BPE, self.word_table().astype(h_BPE.dtype).T)
+
+
+def _project(cfg, width_in: int, name: str):
+  """embeddings_project: embedding width -> encoder width (only when they differ)."""
+  if width_in == cfg.hidden_size:
+    return lambda x: x
+  return nn.Dense(cfg.hidden_size, dtype=jnp.dtype(cfg.dtype), name=name,
+                  kernel_init=layers.dense_init(cfg.initializer_range, ('act_embed', 'embed')),
+                  bias_init=layers.zeros(('embed',)))
+
+
+class DiscriminatorHead(nn.Module):
+  """Dense + GELU + Dense to one logit per token (HF ElectraDiscriminatorPredictions)."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, h_BLD):
+    c = self.cfg
+    h_BLD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='dense',
+                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
+                     bias_init=layers.zeros(('embed',)))(h_BLD)
+    h_BLD = nn.gelu(h_BLD, approximate=False)
+    logit_BL1 = nn.Dense(1, dtype=jnp.dtype(c.dtype), name='prediction',
+                         kernel_init=layers.dense_init(c.initializer_range, ('embed', None)),
+                         bias_init=layers.zeros((None,)))(h_BLD)
+    return logit_BL1[..., 0].astype(jnp.float32)
+
+
+class Generator(nn.Module):
+  cfg: Any  # the generator's config (generator_config)
+  deterministic: bool
+
+  @nn.compact
+  def __call__(self, x_BLE, mask_B1LL, masked_positions_BP, embeddings: ElectraEmbeddings):
+    c = self.cfg
+    e = embedding_size(c)
+    x_BLD = _project(c, e, 'embeddings_project')(x_BLE)
+    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(x_BLD, mask_B1LL)
+    if masked_positions_BP is not None:  # the vocabulary projection only where it is needed
+      hidden_BLD = jnp.take_along_axis(hidden_BLD, masked_positions_BP[..., None], axis=1)
+    # The head maps back to the embedding width, then scores against the shared table.
+    return bert.MlmHead(_copy(c, hidden_size=e), name='mlm_head')(hidden_BLD, embeddings)
+
+
+class Discriminator(nn.Module):
+  cfg: Any
+  deterministic: bool
+
+  @nn.compact
+  def __call__(self, x_BLE, mask_B1LL):
+    c = self.cfg
+    x_BLD = _project(c, embedding_size(c), 'embeddings_project')(x_BLE)
+    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(x_BLD, mask_B1LL)
+    return DiscriminatorHead(c, name='head')(hidden_BLD)
+
+
+class ElectraForPreTraining(nn.Module):
+  """branch='generator' -> MLM logits (B, P, V) at masked_positions_BP (or (B, L, V));
+  branch='discriminator' -> replaced-token logits (B, L); branch='both' -> (both)."""
+  cfg: Any
+
+  @nn.compact
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
+               token_type_ids_BL=None, deterministic: bool = True, branch: str = 'both'):
+    c = self.cfg
+    if branch not in ('generator', 'discriminator', 'both'):
+      raise ValueError(f'branch={branch!r}')
+    if c.embedding_sharing not in ('tied', 'gdes'):
+      raise ValueError(f'model.embedding_sharing={c.embedding_sharing!r} must be tied or gdes')
+    emb_cfg = _copy(c, hidden_size=embedding_size(c))
+    emb = ElectraEmbeddings(emb_cfg, deterministic, name='embeddings')
+    mask_B1LL = layers.attention_mask(segment_ids_BL)
+    out = []
+    if branch in ('generator', 'both'):
+      x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
+      out.append(Generator(generator_config(c), deterministic, name='generator')(
+          x_BLE, mask_B1LL, masked_positions_BP, emb))
+    if branch in ('discriminator', 'both'):
+      if c.embedding_sharing == 'gdes':
+        disc_emb = ElectraEmbeddings(emb_cfg, deterministic, gdes_delta=True,
+                                     name='disc_embeddings')
+        x_BLE = disc_emb(input_ids_BL, positions_BL, token_type_ids_BL, emb.word_table())
+      else:
+        x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
+      x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
+      out.append(Discriminator(c, deterministic, name='discriminator')(x_BLE, mask_B1LL))
+    return tuple(out) if branch == 'both' else out[0]
