@@ -51,6 +51,9 @@ def restore_params(config, workdir: str, step: int | None = None):
 def export(workdir: str, out: str, step: int | None = None) -> int:
   """Writes config.json, model.safetensors and tokenizer files to OUT; returns the step."""
   config = load_run_config(workdir)
+  if config.model.name == 'electra':  # two models: OUT/discriminator and OUT/generator
+    from mlm_jax.export import electra_export  # pylint: disable=g-import-not-at-top
+    return electra_export.export(config, workdir, out, step)
   convert.check_exportable(config.model)
   params, step = restore_params(config, workdir, step)
   sp_path = vocab_path(config, workdir)
