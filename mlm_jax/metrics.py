@@ -31,11 +31,29 @@ def model_flops_per_token(model_cfg, seq_len: int, predictions_per_row: int) -> 
   (attention scores and values, forward+backward) + 6 x hidden x vocab x predicted fraction,
   plus the MLM head transform at predicted positions."""
   c = model_cfg
+  if c.name == 'electra':
+    return _electra_flops_per_token(c, seq_len, predictions_per_row)
   d, f, n = c.hidden_size, c.mlp_dim, c.num_layers
   per_layer = 4 * d * d + 2 * d * f
   predicted = predictions_per_row / seq_len
   head = (d * d + d * c.vocab_size) * predicted
   return 6 * n * per_layer + 12 * n * d * seq_len + 6 * head
+
+def _electra_flops_per_token(c, seq_len: int, predictions_per_row: int) -> float:
+  """Generator + discriminator, each 6 x (layers + embedding projection) + attention; the
+  generator's MLM head (hidden -> embedding -> vocab) at predicted positions, the
+  discriminator's head (hidden -> hidden -> 1) at every position."""
+  from mlm_jax.models import electra  # pylint: disable=g-import-not-at-top
+  e, g = electra.embedding_size(c), electra.generator_config(c)
+
+  def encoder(d, f):
+    project = e * d if e != d else 0
+    return 6 * (c.num_layers * (4 * d * d + 2 * d * f) + project) + 12 * c.num_layers * d * seq_len
+
+  predicted = predictions_per_row / seq_len
+  gen = encoder(g.hidden_size, g.mlp_dim) + 6 * (g.hidden_size * e + e * c.vocab_size) * predicted
+  disc = encoder(c.hidden_size, c.mlp_dim) + 6 * (c.hidden_size * c.hidden_size + c.hidden_size)
+  return gen + disc
 
 
 def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
