@@ -31,9 +31,6 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
   m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
   m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)
-  m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
-  m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
-  m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)
 
   c.objective = o = ml_collections.ConfigDict()
   o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES
@@ -42,8 +39,6 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
-  o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
-  o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)

@@ -39,6 +39,7 @@ def model_flops_per_token(model_cfg, seq_len: int, predictions_per_row: int) -> 
   head = (d * d + d * c.vocab_size) * predicted
   return 6 * n * per_layer + 12 * n * d * seq_len + 6 * head
 
+
 def _electra_flops_per_token(c, seq_len: int, predictions_per_row: int) -> float:
   """Generator + discriminator, each 6 x (layers + embedding projection) + attention; the
   generator's MLM head (hidden -> embedding -> vocab) at predicted positions, the
