@@ -46,3 +46,13 @@ def test_wiki_config_trains_with_a_wordpiece_vocab_from_build_vocab(tmp_path):
   assert records[-1]['loss'] < records[0]['loss'] - 0.5
   assert all(r['packing_efficiency'] > 0.95 for r in records)
   assert final['mlm_accuracy'] > 0
+  # Hugging Face export carries the WordPiece tokenizer: the same ids as training, specials
+  # included.
+  from mlm_jax.export import hf_export  # pylint: disable=g-import-not-at-top
+  from transformers import AutoModelForMaskedLM, AutoTokenizer  # pylint: disable=g-import-not-at-top
+  hf_export.export(str(tmp_path / 'run'), str(tmp_path / 'hf'))
+  tok = AutoTokenizer.from_pretrained(str(tmp_path / 'hf'))
+  AutoModelForMaskedLM.from_pretrained(str(tmp_path / 'hf'))
+  text = 'Anarchism is a political philosophy and movement that is sceptical of authority.'
+  assert tok(text, add_special_tokens=False)['input_ids'] == v.seqio_vocab.encode(text)
+  assert (tok.mask_token_id, tok.cls_token_id, tok.sep_token_id, tok.pad_token_id) == (4, 2, 3, 0)

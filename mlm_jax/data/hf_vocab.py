@@ -31,6 +31,10 @@ class HfVocabulary(seqio.Vocabulary):
     super().__init__(extra_ids=0)
 
   @property
+  def tokenizer(self):
+    return self._tok
+
+  @property
   def eos_id(self):
     return None
 

@@ -89,11 +89,9 @@ def hf_configs(model_cfg, special: dict) -> dict[str, dict]:
 
 def export(config, workdir: str, out: str, step: int | None = None) -> int:
   """Writes OUT/discriminator and OUT/generator; returns the exported step."""
-  from mlm_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   from mlm_jax.export import hf_export, tokenizer  # pylint: disable=g-import-not-at-top
   params, step = hf_export.restore_params(config, workdir, step)
-  sp_path = hf_export.vocab_path(config, workdir)
-  tokens = vocab_lib.special_tokens(vocab_lib.load_processor(sp_path))
+  tok, tokens = tokenizer.for_vocab(hf_export.vocab_path(config, workdir))
   state_dicts = to_hf_state_dicts(params, config.model)
   configs = hf_configs(config.model, {'pad': tokens.pad})
   for part in PARTS:
@@ -104,7 +102,6 @@ def export(config, workdir: str, out: str, step: int | None = None) -> int:
     save_file(tensors, os.path.join(d, 'model.safetensors'), metadata={'format': 'pt'})
     with open(os.path.join(d, 'config.json'), 'w', encoding='utf-8') as f:
       json.dump(configs[part], f, indent=2)
-    tok = tokenizer.from_sentencepiece(sp_path)
     tok.model_max_length = config.model.max_positions
     tok.save_pretrained(d)
   return step

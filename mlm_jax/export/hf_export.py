@@ -9,7 +9,6 @@ from safetensors.numpy import save_file
 
 from mlm_jax import checkpointing, models, optim, sharding, state
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.data import vocab as vocab_lib
 from mlm_jax.export import convert, tokenizer
 
 RUN_CONFIG = 'config.json'  # written into the workdir by train.run
@@ -56,9 +55,7 @@ def export(workdir: str, out: str, step: int | None = None) -> int:
     return electra_export.export(config, workdir, out, step)
   convert.check_exportable(config.model)
   params, step = restore_params(config, workdir, step)
-  sp_path = vocab_path(config, workdir)
-  sp = vocab_lib.load_processor(sp_path)
-  tokens = vocab_lib.special_tokens(sp)
+  tok, tokens = tokenizer.for_vocab(vocab_path(config, workdir))
   tensors = convert.to_hf_state_dict(params, config.model)
   del tensors['cls.predictions.decoder.weight']  # tied: transformers re-ties it on load
   os.makedirs(out, exist_ok=True)
@@ -67,7 +64,6 @@ def export(workdir: str, out: str, step: int | None = None) -> int:
   hf_cfg = convert.hf_config(config.model, config.model.vocab_size, {'pad': tokens.pad})
   with open(os.path.join(out, 'config.json'), 'w', encoding='utf-8') as f:
     json.dump(hf_cfg, f, indent=2)
-  tok = tokenizer.from_sentencepiece(sp_path)
   tok.model_max_length = config.model.max_positions
   tok.save_pretrained(out)
   return step

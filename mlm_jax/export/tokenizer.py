@@ -22,3 +22,16 @@ def from_sentencepiece(model_path: str) -> PreTrainedTokenizerFast:
   return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=pad, unk_token=unk,
                                  cls_token=cls_t, sep_token=sep_t, mask_token=mask,
                                  model_max_length=512)
+
+
+def for_vocab(vocab_path: str):
+  """(tokenizer to save beside an export, special-token ids) for any training vocabulary."""
+  from mlm_jax.config_lib import ConfigError  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  if vocab_path == 'byte':
+    raise ConfigError('data.vocab_path=byte: transformers has no tokenizer with these ids; '
+                      'export the weights of a SentencePiece or WordPiece run')
+  v = vocab_lib.load(vocab_path)
+  if v.kind == 'sentencepiece':
+    return from_sentencepiece(vocab_path), v.tokens
+  return v.seqio_vocab.tokenizer, v.tokens  # WordPiece / tokenizer directory: already HF
