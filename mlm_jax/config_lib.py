@@ -114,6 +114,17 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            'model.attention_impl=cudnn needs model.attention_dropout_rate=0')
 
   _require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
+  _require(m.embedding_sharing in ('tied', 'gdes'),
+           f'model.embedding_sharing={m.embedding_sharing!r} must be tied or gdes')
+  _require(0 < m.generator_size_fraction <= 1,
+           f'model.generator_size_fraction={m.generator_size_fraction} must be in (0, 1]')
+  _require(m.embedding_size >= 0, f'model.embedding_size={m.embedding_size} must be >= 0')
+  if o.name == 'mcl':
+    from mlm_jax.objectives import mcl  # pylint: disable=g-import-not-at-top
+    try:
+      mcl.parse_courses(o.mcl_courses)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
   _require(o.max_predictions > 0, f'objective.max_predictions={o.max_predictions} must be positive')
   _require(o.max_predictions <= d.seq_len,
            f'objective.max_predictions={o.max_predictions} exceeds data.seq_len={d.seq_len}')

@@ -107,3 +107,14 @@ def test_cli_batch_not_divisible_by_devices(tmp_path):
   assert result.returncode != 0
   assert any('data-parallel' in line for line in result.stderr.splitlines()), result.stderr[-2000:]
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize('key,value,named', [
+    ('model.embedding_sharing', 'both', 'model.embedding_sharing'),
+    ('model.generator_size_fraction', 0.0, 'model.generator_size_fraction'),
+    ('objective.mcl_courses', 'rtd,xyz', 'objective.mcl_courses'),
+])
+def test_electra_and_mcl_keys_are_validated(key, value, named):
+  c = tiny_config(**{key: value, 'objective.name': 'mcl' if 'mcl' in key else 'mlm'})
+  with pytest.raises(config_lib.ConfigError, match=named):
+    config_lib.validate(c, 8)
