@@ -13,7 +13,17 @@ import ml_collections  # noqa: E402
 from configs import smoke  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data')
+
+
+def _shared_data() -> str:
+  """The shared real corpora: $MLM_JAX_SHARED_DATA, else ../shared/data beside the checkout,
+  else the workspace copy (CI checks out elsewhere)."""
+  candidates = [os.environ.get('MLM_JAX_SHARED_DATA', ''),
+                os.path.join(os.path.dirname(REPO), 'shared', 'data'), '/work/shared/data']
+  return next((c for c in candidates if c and os.path.isdir(c)), candidates[1])
+
+
+SHARED_DATA = _shared_data()
 
 
 def tiny_config(**overrides):

@@ -20,6 +20,8 @@ SHAKESPEARE = os.path.join(SHARED_DATA, 'pretrain', 'tinyshakespeare', 'input.tx
 def small_corpus(tmp_path_factory):
   """300 Tiny Shakespeare speeches as lines, jsonl and tfrecord; 40 more as validation."""
   import gzip
+  if not os.path.isfile(SHAKESPEARE):
+    pytest.skip('needs ../shared/data')
   d = tmp_path_factory.mktemp('small')
   with gzip.open(SHAKESPEARE, 'rt', encoding='utf-8') as f:
     blocks = [' '.join(b.split()) for b in f.read().split('\n\n') if b.strip()]
