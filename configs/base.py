@@ -50,7 +50,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   d.train_files = ''  # files: comma-separated globs (local or gs://)
   d.validation_files = ''  # files: comma-separated globs; empty: hold out from train_files
   d.text_field = 'text'  # jsonl / tfrecord / tfds: the feature holding the document text
-  d.tfds_name = ''  # tfds: dataset name, e.g. c4/en:3.0.1 or wikipedia/20230601.en
+  d.tfds_name = ''  # tfds: NAME[/CONFIG]:VERSION, e.g. c4/en:3.0.1 or wikipedia/20230601.en:1.0.0
   d.tfds_data_dir = ''  # tfds: local or gs:// data_dir (never downloaded at run time)
   # mixture: 'KIND:GLOBS@RATE; ...' where KIND is a format or tfds, e.g.
   # 'wikiextractor:/data/wiki/*/wiki_*@0.8; jsonl:/data/domain/*.jsonl@0.2'

@@ -150,7 +150,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         _require('://' in pattern or bool(glob.glob(pattern)),
                  f'data.{key}: no file matches {pattern}')
   if d.task == 'tfds':
-    _require(bool(d.tfds_name), 'data.tfds_name must name a dataset for task tfds')
+    _require(':' in d.tfds_name, f'data.tfds_name={d.tfds_name!r} must be NAME[/CONFIG]:VERSION '
+             '(e.g. c4/en:3.0.1): a pinned version keeps the data reproducible')
   if d.task == 'mixture':
     parse_mixture(d.mixture)
   if d.task == 'prepared':

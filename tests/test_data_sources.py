@@ -74,6 +74,28 @@ def test_vocab_without_mask_is_refused(tmp_path):
     vocab.load(str(bad))
 
 
+def test_tfds_dataset_by_name_and_data_dir_with_validation_carve_out(tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  docs = [f'document {i} says {" ".join(["word"] * (i % 7 + 1))} here' for i in range(300)]
+  tfds.dataset_builders.store_as_tfds_dataset(
+      name='tiny_text_corpus', version='1.0.0', data_dir=str(tmp_path / 'tfds'),
+      features=tfds.features.FeaturesDict({'body': tfds.features.Text()}),
+      split_datasets={'train': tf.data.Dataset.from_tensor_slices({'body': docs})}, config=None)
+  cfg = tiny_config(**{'data.task': 'tfds', 'data.tfds_name': 'tiny_text_corpus:1.0.0',
+                       'data.tfds_data_dir': str(tmp_path / 'tfds'), 'data.text_field': 'body',
+                       'data.holdout_every': 10, 'data.vocab_path': 'byte',
+                       'model.vocab_size': 261}).data
+  read = lambda split: [t.decode() for t in pipeline.documents(cfg, str(tmp_path), split).map(  # noqa: E731
+      lambda ex: ex['text']).as_numpy_iterator()]
+  train, valid = read('train'), read('validation')
+  assert sorted(train + valid) == sorted(docs) and not set(train) & set(valid)
+  assert 10 < len(valid) < 60  # no validation split: 1 in 10 held out by text hash
+  src = pipeline.build_source(cfg, str(tmp_path))
+  batch = next(pipeline.BatchIterator(pipeline.make_dataset(src, 'train', 32, 4, train=True,
+                                                             seed=0)))
+  assert batch['input_ids'].shape == (4, 32) and (batch['segment_ids'] != 0).mean() > 0.9
+
+
 def test_malformed_json_lines_are_named(small_corpus, shared_vocab, tmp_path):
   cfg = _cfg(small_corpus, shared_vocab['vocab_path'], **{'data.format': 'jsonl'})
   with pytest.raises(ConfigError, match=r'train.txt: not readable as format jsonl'):
@@ -196,7 +218,7 @@ def test_bad_data_input_is_one_line(tmp_path, case):
       'unreadable_vocab': (files + [f'--config.data.vocab_path={tmp_path}/bad.model'],
                            'bad.model'),
       'no_mask': (files + [f'--config.data.vocab_path={tmp_path}/vocab.txt'], '[MASK]'),
-      'tfds': (['--config.data.task=tfds', '--config.data.tfds_name=no_such_dataset_xyz',
+      'tfds': (['--config.data.task=tfds', '--config.data.tfds_name=no_such_dataset_xyz:1.0.0',
                 f'--config.data.tfds_data_dir={tmp_path}'], 'no_such_dataset_xyz'),
       'negative_rate': (['--config.data.task=mixture',
                          f'--config.data.mixture=lines:{tmp_path}/c.txt@-1'], 'data.mixture'),
