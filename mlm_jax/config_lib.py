@@ -1,5 +1,6 @@
 """Config helpers: variant strings, model-size presets and validation before compile."""
 import glob
+import json
 import os
 
 import ml_collections
@@ -54,6 +55,18 @@ def set_bert_size(config: ml_collections.ConfigDict, size: str) -> None:
   config.model.hidden_size = hidden
   config.model.num_heads = heads
   config.model.mlp_dim = 4 * hidden
+
+
+RUN_CONFIG = 'config.json'  # the resolved config train.run writes into every workdir
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with (export, soups and probes read it)."""
+  path = os.path.join(workdir, RUN_CONFIG)
+  if not os.path.isfile(path):
+    raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
+  with open(path, encoding='utf-8') as f:
+    return ml_collections.ConfigDict(json.load(f))
 
 
 DATA_TASKS = ('builtin_docs', 'files', 'tfds', 'mixture', 'prepared')

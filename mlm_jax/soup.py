@@ -16,18 +16,9 @@ import ml_collections
 import numpy as np
 
 from mlm_jax import checkpointing, models, optim, sharding, state
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
 
-RUN_CONFIG = 'config.json'  # written into every workdir by train.run
 SOUP_RECORD = 'soup.json'  # the ingredients: workdirs, steps, weights
-
-
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, RUN_CONFIG)
-  if not os.path.isfile(path):
-    raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
-  with open(path, encoding='utf-8') as f:
-    return ml_collections.ConfigDict(json.load(f))
 
 
 def _one_device(config) -> tuple:

@@ -247,7 +247,7 @@ def write_run_config(config, workdir: str) -> None:
   if jax.process_index() != 0:
     return
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, 'config.json')
+  path = os.path.join(workdir, config_lib.RUN_CONFIG)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write(config.to_json(indent=2))
   os.replace(path + '.tmp', path)

@@ -8,18 +8,9 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from mlm_jax import checkpointing, models, optim, sharding, state
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import ConfigError, load_run_config  # noqa: F401  (re-exported)
 from mlm_jax.export import convert, tokenizer
 
-RUN_CONFIG = 'config.json'  # written into the workdir by train.run
-
-
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, RUN_CONFIG)
-  if not os.path.isfile(path):
-    raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
-  with open(path, encoding='utf-8') as f:
-    return ml_collections.ConfigDict(json.load(f))
 
 
 def vocab_path(config, workdir: str) -> str:

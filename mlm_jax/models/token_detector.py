@@ -1,31 +1,14 @@
 """BERT encoder with a per-token binary head: was this token substituted? (RTS, C-RTS).
 
-The head is ELECTRA's discriminator head (dense, GELU, one logit per token), a fraction of the
-cost of an MLM head's projection onto the vocabulary.
+The head is ELECTRA's discriminator head (dense, GELU, one logit per token; the same module), a
+fraction of the cost of an MLM head's projection onto the vocabulary.
 """
 from typing import Any
 
-import jax.numpy as jnp
 from flax import linen as nn
 
 from mlm_jax.models import encoder, layers
-
-
-class DetectionHead(nn.Module):
-  """hidden (B, L, D) -> one logit per token (B, L), float32."""
-  cfg: Any
-
-  @nn.compact
-  def __call__(self, h_BLD):
-    c = self.cfg
-    h_BLD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
-                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
-                     bias_init=layers.zeros(('embed',)))(h_BLD)
-    h_BLD = nn.gelu(h_BLD, approximate=False)
-    logit_BL1 = nn.Dense(1, dtype=jnp.dtype(c.dtype), name='classifier',
-                         kernel_init=layers.dense_init(c.initializer_range, ('embed', None)),
-                         bias_init=layers.zeros((None,)))(h_BLD)
-    return logit_BL1[..., 0].astype(jnp.float32)
+from mlm_jax.models.electra import DiscriminatorHead
 
 
 class BertTokenDetector(nn.Module):
@@ -43,7 +26,7 @@ class BertTokenDetector(nn.Module):
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, layers.attention_mask(segment_ids_BL))
-    return hidden_BLD, DetectionHead(c, name='detection_head')(hidden_BLD)
+    return hidden_BLD, DiscriminatorHead(c, name='detection_head')(hidden_BLD)
 
 
 def token_embeddings(params):
