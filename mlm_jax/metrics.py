@@ -37,6 +37,8 @@ def model_flops_per_token(model_cfg, seq_len: int, predictions_per_row: int) -> 
   per_layer = 4 * d * d + 2 * d * f
   predicted = predictions_per_row / seq_len
   head = (d * d + d * c.vocab_size) * predicted
+  if c.name == 'bert_token_detector':  # RTS/C-RTS: hidden -> hidden -> 1 at every token
+    head = d * d + d
   return 6 * n * per_layer + 12 * n * d * seq_len + 6 * head
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from configs import bert
 from mlm_jax import metrics
+from tests.conftest import tiny_config
 
 
 def test_flops_formula_for_bert_base():
@@ -36,3 +37,11 @@ def test_progress_line_and_peak():
                                          'mfu': 0.4}, 10.0, 50)
   assert 'step 50/100' in line and 'ETA 0m10s' in line and '1,000 tok/s' in line
   assert metrics.measure_peak_flops(size=256, repeats=2) > 1e8
+
+
+def test_token_detector_flops_count_its_small_head_at_every_token():
+  c = tiny_config(**{'model.name': 'bert_token_detector'}).model
+  d = c.hidden_size
+  bert = metrics.model_flops_per_token(tiny_config().model, 128, 20)
+  detector = metrics.model_flops_per_token(c, 128, 20)
+  assert detector - bert == 6 * (d * d + d) - 6 * (d * d + d * c.vocab_size) * 20 / 128
