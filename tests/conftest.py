@@ -4,6 +4,13 @@ import os
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# One persistent XLA cache per test session (subprocess runs inherit it): the many runs of the
+# same tiny models compile once. A fresh directory each session keeps CI runs independent.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  import tempfile  # noqa: E402
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='mlm_jax_xla_cache_')
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
