@@ -1,7 +1,7 @@
 """Every Orbax call lives here. Restore order: resume from WORKDIR > fresh init.
 
 Layout: WORKDIR/checkpoints/<step>/ is Orbax's (train state, atomically committed);
-WORKDIR/checkpoints/data_state/<step>/host_<i>.* is each host's input-iterator position,
+WORKDIR/checkpoints/data_state/<step>/host_<i>_of_<n>.* is each host's input-iterator position,
 written before the Orbax save of the same step starts, so a committed step always has it.
 """
 import glob
@@ -32,7 +32,9 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def _data_prefix(self, step: int) -> str:
-    return os.path.join(self.directory, DATA_STATE, str(step), f'host_{jax.process_index()}')
+    # Keyed by the process layout: an iterator state only fits the shard it was read from.
+    return os.path.join(self.directory, DATA_STATE, str(step),
+                        f'host_{jax.process_index()}_of_{jax.process_count()}')
 
   def save(self, step: int, state, data_iterator=None, force: bool = False) -> bool:
     """Saves asynchronously if STEP is due (or FORCE); returns whether a save started."""
@@ -50,6 +52,11 @@ class Checkpointer:
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     if data_iterator is not None and glob.glob(self._data_prefix(step) + '*'):
       data_iterator.restore(self._data_prefix(step))
+    elif data_iterator is not None and glob.glob(os.path.join(self.directory, DATA_STATE,
+                                                              str(step), 'host_*')):
+      print(f'warning: step {step} was saved with another number of processes; the input '
+            'pipeline starts its stream afresh (parameters and optimizer state are restored)',
+            flush=True)
     return restored['state']
 
   def restore_latest(self, abstract_state, data_iterator=None):
