@@ -9,9 +9,12 @@ import os
 import shutil
 
 import jax
+import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from mlm_jax import models, optim, sharding, state
 from mlm_jax.config_lib import ConfigError
 
 DATA_STATE = 'data_state'
@@ -129,3 +132,31 @@ def _key(k) -> str:
     if hasattr(k, attr):
       return str(getattr(k, attr))
   return str(k)
+
+
+def one_device_abstract(config) -> tuple:
+  """(optimizer, abstract TrainState) of CONFIG's model on one device, whatever mesh (DCN split
+  included) the run used: what offline tools restore into."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
+  config.mesh.dcn_data, config.mesh.dcn_fsdp = 1, 1
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+  model = models.MODELS[config.model.name](config.model)
+  tx = optim.make_optimizer(config.train)
+  with jax.set_mesh(mesh):
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,
+                                      sharding.rules(config.mesh))
+  return tx, state.abstract_state(state.make_init_fn(model, tx, config.data.seq_len), shardings)
+
+
+def restore_params(config, workdir: str, step: int | None = None):
+  """(parameters of STEP, default the latest, as numpy on the host; the step)."""
+  _, abstract = one_device_abstract(config)
+  ckpt = Checkpointer(workdir, keep=1, every_steps=1)
+  step = ckpt.latest_step() if step is None else step
+  if step is None:
+    ckpt.close()
+    raise ConfigError(f'{workdir}: no checkpoint')
+  restored = ckpt.restore(step, abstract)
+  ckpt.close()
+  return jax.tree.map(np.asarray, jax.device_get(restored.params)), step

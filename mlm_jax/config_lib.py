@@ -89,6 +89,9 @@ def parse_mixture(spec: str) -> list[tuple[str, str, float]]:
     except ValueError:
       raise ConfigError(f'data.mixture: component {i} rate {rate!r} is not a number') from None
     _require(value >= 0, f'data.mixture: component {i} rate {value} is negative')
+    name = where.partition('|')[0].strip()
+    _require(kind != 'tfds' or ':' in name,
+             f'data.mixture: component {i} TFDS name {name!r} needs a version (NAME:VERSION)')
     out.append((kind, where.strip(), value))
   _require(bool(out), 'data.mixture must name at least one component for task mixture')
   _require(sum(r for *_, r in out) > 0, 'data.mixture: rates sum to zero')

@@ -12,41 +12,17 @@ import shutil
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from mlm_jax import checkpointing, models, optim, sharding, state
+from mlm_jax import checkpointing, state
 from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
 
 SOUP_RECORD = 'soup.json'  # the ingredients: workdirs, steps, weights
 
 
-def _one_device(config) -> tuple:
-  """(config on a 1x1x1 mesh, model, optimizer, abstract TrainState on one device)."""
-  config = ml_collections.ConfigDict(config.to_dict())
-  config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
-  config.mesh.dcn_data, config.mesh.dcn_fsdp = 1, 1
-  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-  model = models.MODELS[config.model.name](config.model)
-  tx = optim.make_optimizer(config.train)
-  with jax.set_mesh(mesh):
-    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,
-                                      sharding.rules(config.mesh))
-  abstract = state.abstract_state(state.make_init_fn(model, tx, config.data.seq_len), shardings)
-  return config, model, tx, abstract
-
-
 def load_params(workdir: str, step: int | None = None):
   """(parameters of STEP, default the latest, as numpy on the host; the step)."""
-  _, _, _, abstract = _one_device(load_run_config(workdir))
-  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
-  step = ckpt.latest_step() if step is None else step
-  if step is None:
-    ckpt.close()
-    raise ConfigError(f'{workdir}: no checkpoint')
-  restored = ckpt.restore(step, abstract)
-  ckpt.close()
-  return jax.tree.map(np.asarray, jax.device_get(restored.params)), step
+  return checkpointing.restore_params(load_run_config(workdir), workdir, step)
 
 
 def first_difference(a: dict, b: dict, prefix: str = '') -> str | None:
@@ -127,7 +103,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   trees, steps = zip(*(load_params(wd) for wd in workdirs))
   params = average(list(trees), weights, list(workdirs))
 
-  _, _, tx, abstract = _one_device(configs[0])
+  tx, abstract = checkpointing.one_device_abstract(configs[0])
   params = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
                         abstract.params)
   soup_state = state.TrainState(step=jnp.zeros((), jnp.int32), params=params,

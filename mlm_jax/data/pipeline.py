@@ -74,9 +74,6 @@ def source_specs(data_cfg, workdir: str) -> list[tuple[tasks.SourceSpec, float, 
     for i, (kind, where, rate) in enumerate(parse_mixture(d.mixture)):
       if kind == 'tfds':
         name, _, data_dir = where.partition('|')
-        if ':' not in name:
-          raise ConfigError(f'data.mixture: component {i} TFDS name {name!r} needs a version '
-                            '(NAME:VERSION)')
         spec = tasks.SourceSpec('tfds', tfds_name=name, tfds_data_dir=data_dir, **common)
         out.append((spec, rate, _tfds_has_validation(spec, f'data.mixture component {i}')))
       else:

@@ -2,40 +2,16 @@
 import json
 import os
 
-import jax
-import ml_collections
 import numpy as np
 from safetensors.numpy import save_file
 
-from mlm_jax import checkpointing, models, optim, sharding, state
-from mlm_jax.config_lib import ConfigError, load_run_config  # noqa: F401  (re-exported)
+from mlm_jax.checkpointing import restore_params  # noqa: F401  (re-exported)
+from mlm_jax.config_lib import load_run_config  # noqa: F401  (re-exported)
 from mlm_jax.export import convert, tokenizer
-
 
 
 def vocab_path(config, workdir: str) -> str:
   return config.data.vocab_path or os.path.join(workdir, f'spm_{config.data.vocab_size}.model')
-
-
-def restore_params(config, workdir: str, step: int | None = None):
-  """Parameters of STEP (default: latest) on one device, whatever mesh the run used."""
-  config = ml_collections.ConfigDict(config.to_dict())
-  config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
-  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-  model = models.MODELS[config.model.name](config.model)
-  tx = optim.make_optimizer(config.train)
-  init_fn = state.make_init_fn(model, tx, config.data.seq_len)
-  with jax.set_mesh(mesh):
-    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,
-                                      sharding.rules(config.mesh))
-  abstract = state.abstract_state(init_fn, shardings)
-  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
-  step = ckpt.latest_step() if step is None else step
-  if step is None:
-    raise ConfigError(f'{workdir}: no checkpoint to export')
-  restored = ckpt.restore(step, abstract)
-  ckpt.close()
-  return jax.device_get(restored.params), step
 
 
 def export(workdir: str, out: str, step: int | None = None) -> int:

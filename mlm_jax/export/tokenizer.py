@@ -28,10 +28,10 @@ def for_vocab(vocab_path: str):
   """(tokenizer to save beside an export, special-token ids) for any training vocabulary."""
   from mlm_jax.config_lib import ConfigError  # pylint: disable=g-import-not-at-top
   from mlm_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
-  if vocab_path == 'byte':
+  v = vocab_lib.load(vocab_path)
+  if v.kind == 'byte':
     raise ConfigError('data.vocab_path=byte: transformers has no tokenizer with these ids; '
                       'export the weights of a SentencePiece or WordPiece run')
-  v = vocab_lib.load(vocab_path)
   if v.kind == 'sentencepiece':
     return from_sentencepiece(vocab_path), v.tokens
   return v.seqio_vocab.tokenizer, v.tokens  # WordPiece / tokenizer directory: already HF
