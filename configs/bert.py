@@ -1,7 +1,10 @@
 """BERT pre-training (Devlin et al. 2019): sizes tiny|mini|small|medium|base|large, seq 128|512.
 
-python -m mlm_jax.main --config=configs/bert.py:size=base,seq_len=128 --workdir=DIR
+python -m mlm_jax.main --config=configs/bert.py:size=mini,seq_len=128,vocab=8000 --workdir=DIR
 Phase 1 of the paper is seq_len=128 with 20 predictions; phase 2 seq_len=512 with 76.
+`vocab` sizes both the model's embedding and the SentencePiece vocabulary trained on the corpus
+(default 30522, the paper's): the built-in corpus (the default data) supports at most ~12k
+pieces, so runs on it take vocab=8000; a real corpus (data.task=files, tfds, ...) the default.
 """
 import os
 import sys
@@ -14,13 +17,13 @@ MAX_PREDICTIONS = {128: 20, 512: 76}
 
 
 def get_config(arg: str | None = None):
-  v = config_lib.parse_variant(arg, {'size': 'base', 'seq_len': 128})
+  v = config_lib.parse_variant(arg, {'size': 'base', 'seq_len': 128, 'vocab': 30522})
   if v['seq_len'] not in MAX_PREDICTIONS:
     raise config_lib.ConfigError(f'bert config: seq_len={v["seq_len"]} must be 128 or 512')
   c = base.get_base_config()
   config_lib.set_bert_size(c, v['size'])
-  c.model.vocab_size = 30522
-  c.data.vocab_size = 30522
+  c.model.vocab_size = v['vocab']
+  c.data.vocab_size = v['vocab']
   c.data.seq_len = v['seq_len']
   c.objective.max_predictions = MAX_PREDICTIONS[v['seq_len']]
   # The paper: batch 256, Adam lr 1e-4, b2 0.999, wd 0.01, 10k warmup, linear decay, 1M steps.

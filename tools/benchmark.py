@@ -61,6 +61,13 @@ def time_data(config) -> dict:
           'data_tf_threads': d.tf_threads, 'data_task': d.task, 'data_format': d.format}
 
 
+def time_data_or_exit(config) -> dict:
+  try:
+    return time_data(config)
+  except config_lib.ConfigError as e:  # e.g. a vocabulary size the corpus cannot support
+    sys.exit(f'error: {e}')
+
+
 def synthetic_batch(rng, batch: int, seq_len: int, vocab: int) -> dict:
   ids = rng.integers(5, vocab, (batch, seq_len)).astype(np.int32)
   ids[:, 0], ids[:, -1] = 2, 3
@@ -142,7 +149,7 @@ def main(argv):
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
   if _DATA_ONLY.value:
-    print(json.dumps(time_data(config)))
+    print(json.dumps(time_data_or_exit(config)))
     return
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
@@ -157,7 +164,7 @@ def main(argv):
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
                   speedup_vs_torch=torch_s / step_s)
   if _DATA.value:
-    result.update(time_data(config))
+    result.update(time_data_or_exit(config))
     result['data_over_train'] = result['data_tokens_per_sec'] / tps
   print(json.dumps(result))
 

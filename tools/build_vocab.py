@@ -31,11 +31,11 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from mlm_jax.data import pipeline, vocab, vocab_builder  # pylint: disable=g-import-not-at-top
-  config = entry._CONFIG.value  # pylint: disable=protected-access
+  config = entry.config()
   try:
     config_lib.validate(config, 1)
     pipeline.cap_tf_threads(config.data.tf_threads)
-    docs = pipeline.documents(config.data, entry._WORKDIR.value)  # pylint: disable=protected-access
+    docs = pipeline.documents(config.data, entry.workdir())
     texts = (t.decode('utf-8') for t in docs.map(lambda ex: ex['text']).as_numpy_iterator())
     if _TYPE.value == 'wordpiece':
       out = vocab_builder.train_wordpiece(texts, _OUT.value, _SIZE.value, _LOWERCASE.value,
@@ -45,8 +45,11 @@ def main(argv):
         raise config_lib.ConfigError(f'--out={_OUT.value}: a SentencePiece model must end in '
                                      '.model')
       os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-      out = vocab_builder.train_sentencepiece(texts, _OUT.value, _SIZE.value, _TYPE.value,
-                                              _MAX_DOCS.value)
+      try:
+        out = vocab_builder.train_sentencepiece(texts, _OUT.value, _SIZE.value, _TYPE.value,
+                                                _MAX_DOCS.value)
+      except vocab_builder.VocabSizeError as e:
+        raise config_lib.ConfigError(f'--size={_SIZE.value}: {e}') from None
     loaded = vocab.load(out)
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')

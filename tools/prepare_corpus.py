@@ -25,8 +25,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from mlm_jax.data import prepared  # pylint: disable=g-import-not-at-top
-  config = entry._CONFIG.value  # pylint: disable=protected-access
-  workdir = entry._WORKDIR.value  # pylint: disable=protected-access
+  config = entry.config()
+  workdir = entry.workdir()
   d = config.data
   try:
     config_lib.validate(config, 1)

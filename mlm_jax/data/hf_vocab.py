@@ -47,7 +47,9 @@ class HfVocabulary(seqio.Vocabulary):
     return len(self._tok)
 
   def _encode(self, s):
-    return self._tok(s, add_special_tokens=False)['input_ids']
+    # Documents are encoded whole and split into rows later, so the tokenizer's "longer than
+    # the maximum sequence length" warning is irrelevant here: verbose=False silences it.
+    return self._tok(s, add_special_tokens=False, verbose=False)['input_ids']
 
   def _decode(self, ids):
     return self._tok.decode(list(ids))

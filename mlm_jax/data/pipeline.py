@@ -9,7 +9,7 @@ import seqio
 import tensorflow as tf
 
 from mlm_jax.config_lib import ConfigError, parse_mixture, split_patterns
-from mlm_jax.data import builtin_corpus, prepared, tasks, vocab, vocab_builder
+from mlm_jax.data import builtin_corpus, prepared, tasks, vocab, vocab_builder, workdir_vocab
 from mlm_jax.objectives.masking import SpecialTokens
 
 RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
@@ -22,6 +22,7 @@ class DataSource:
   tokens: SpecialTokens
   word_start: np.ndarray  # (vocab,) bool, for whole-word masking
   vocab_path: str
+  vocab: vocab.Vocab  # what was loaded: train.run copies it into the workdir
 
 
 def cap_tf_threads(threads: int) -> None:
@@ -115,7 +116,11 @@ def resolve_vocab(data_cfg, workdir: str) -> vocab.Vocab:
     os.makedirs(workdir, exist_ok=True)
     texts = (t.decode('utf-8') for t in documents(data_cfg, workdir).map(
         lambda ex: ex['text']).as_numpy_iterator())
-    vocab_builder.train_sentencepiece(texts, path, data_cfg.vocab_size)
+    try:
+      vocab_builder.train_sentencepiece(texts, path, data_cfg.vocab_size)
+    except vocab_builder.VocabSizeError as e:
+      raise ConfigError(f'data.vocab_size={data_cfg.vocab_size}: {e}; lower data.vocab_size (and '
+                        'model.vocab_size) or set data.vocab_path') from None
   return vocab.load(path)
 
 
@@ -162,9 +167,15 @@ def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
   """Vocabulary (the Hugging Face checkpoint's tokenizer when HF_DIR is set) and the seqio task
   or mixture the config describes."""
   cap_tf_threads(data_cfg.tf_threads)
-  voc = vocab.load(hf_dir, 'init_from.hf_dir') if hf_dir else resolve_vocab(data_cfg, workdir)
+  recorded = workdir_vocab.recorded_path(workdir)
+  if recorded:  # a resumed run keeps the vocabulary its embeddings were trained with
+    voc = vocab.load(recorded, f'{workdir}/{workdir_vocab.DIRECTORY}')
+  elif hf_dir:
+    voc = vocab.load(hf_dir, 'init_from.hf_dir')
+  else:
+    voc = resolve_vocab(data_cfg, workdir)
   task = build_task(data_cfg, workdir, voc)
-  return DataSource(task, voc.tokens, voc.word_start, voc.path)
+  return DataSource(task, voc.tokens, voc.word_start, voc.path, voc)
 
 
 def _rows(source: DataSource, seq_len: int, **kwargs) -> tf.data.Dataset:

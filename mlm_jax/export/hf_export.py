@@ -7,11 +7,12 @@ from safetensors.numpy import save_file
 
 from mlm_jax.checkpointing import restore_params  # noqa: F401  (re-exported)
 from mlm_jax.config_lib import load_run_config  # noqa: F401  (re-exported)
+from mlm_jax.data import workdir_vocab
 from mlm_jax.export import convert, tokenizer
 
 
 def vocab_path(config, workdir: str) -> str:
-  return config.data.vocab_path or os.path.join(workdir, f'spm_{config.data.vocab_size}.model')
+  return workdir_vocab.run_vocab_path(config, workdir)
 
 
 def export(workdir: str, out: str, step: int | None = None) -> int:

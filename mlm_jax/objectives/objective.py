@@ -1,0 +1,42 @@
+"""The objective contract: a loss factory, a typed loss output, the families it works with,
+its training FLOPs and its config checks.
+
+An objective is one module under objectives/ declaring `OBJECTIVE = Objective(...)` (or
+several); the registry in objectives/__init__.py maps config.objective.name to it. The train
+loop, metrics and tools use only these fields, never the objective's name.
+"""
+import dataclasses
+from typing import Any, Callable
+
+import flax
+import jax
+
+
+@flax.struct.dataclass
+class LossOutput:
+  """What every loss_fn(params, batch, rng, train) returns.
+
+  loss: the scalar that is differentiated (a mean over this batch).
+  metrics: name -> (sum, count); reported as sum / count, summed over steps and micro-batches.
+  label_counts: (V,) histogram of prediction targets (eval), for the most-frequent-token
+    baseline; None when the objective has no vocabulary targets.
+  """
+  loss: jax.Array
+  metrics: dict
+  label_counts: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """make_loss(model, objective_cfg, tokens, word_start_V) -> loss_fn returning LossOutput.
+
+  flops_per_token(model_cfg, objective_cfg, seq_len, pass_flops) -> training FLOPs per token:
+  every pass the loss runs, forward+backward as 3x forward, forward-only passes (sampling under
+  stop_gradient) as 1x; PASS_FLOPS is the model family's forward FLOPs per pass.
+  """
+  make_loss: Callable[..., Callable[..., LossOutput]]
+  models: tuple[str, ...]  # model.name values (registry keys) whose modules it can drive
+  headline: str  # the metric the progress line shows
+  flops_per_token: Callable[[Any, Any, int, dict], float]
+  validate: Callable[[Any], None] = lambda objective_cfg: None
+  perplexity_of: str | None = None  # the metric whose exp() is reported as perplexity

@@ -1,0 +1,87 @@
+"""The run's working directory: checked before anything is compiled, and left as it was found
+when a run fails before its loop starts (no stray config.json, corpus or vocabulary)."""
+import contextlib
+import os
+import shutil
+
+from mlm_jax.config_lib import ConfigError
+
+
+def check(workdir: str) -> None:
+  """One-line ConfigError unless WORKDIR is (or can be made) a writable directory.
+
+  Nothing is left behind: a directory created to test writability is removed again."""
+  if not workdir:
+    raise ConfigError('--workdir must name a directory')
+  if '://' in workdir:  # remote (gs://): the storage client reports its own errors
+    return
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f'--workdir={workdir} is a file, not a directory')
+  ancestor = os.path.abspath(workdir)
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise ConfigError(f'--workdir={workdir}: {ancestor} is a file, not a directory')
+  created = []
+  try:
+    path = os.path.abspath(workdir)
+    missing = []
+    while not os.path.exists(path):
+      missing.append(path)
+      path = os.path.dirname(path)
+    for d in reversed(missing):
+      os.mkdir(d)
+      created.append(d)
+    probe = os.path.join(workdir, '.mlm_jax_write_probe')
+    with open(probe, 'w', encoding='utf-8'):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'--workdir={workdir}: not writable ({e.strerror or type(e).__name__})'
+                      ) from None
+  finally:
+    for d in reversed(created):
+      with contextlib.suppress(OSError):
+        os.rmdir(d)
+
+
+class _Setup:
+  """Handed out by `removed_on_error`; `finished()` marks the end of setup."""
+
+  def __init__(self):
+    self.done = False
+
+  def finished(self) -> None:
+    self.done = True
+
+
+@contextlib.contextmanager
+def removed_on_error(workdir: str):
+  """Removes what the enclosed setup created in WORKDIR (or WORKDIR itself, if it created it)
+  when it raises before `setup.finished()`; after that (training has started, checkpoints may
+  exist) nothing is removed. Entries that were there before are never touched."""
+  setup = _Setup()
+  if '://' in workdir:
+    yield setup
+    return
+  existed = os.path.isdir(workdir)
+  before = set(os.listdir(workdir)) if existed else set()
+  try:
+    yield setup
+  except BaseException:
+    if not setup.done:
+      _remove_new(workdir, existed, before)
+    raise
+
+
+def _remove_new(workdir: str, existed: bool, before: set[str]) -> None:
+  if not existed:
+    shutil.rmtree(workdir, ignore_errors=True)
+    return
+  for name in set(os.listdir(workdir)) - before if os.path.isdir(workdir) else ():
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      with contextlib.suppress(OSError):
+        os.remove(path)
