@@ -9,16 +9,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import demo, smoke  # noqa: E402  (config files are loaded by path)
-from mlm_jax import config_lib  # noqa: E402
+from mlm_jax import config_lib, objectives  # noqa: E402
 
-MODEL_FOR = {'rts': 'bert_token_detector', 'crts': 'bert_token_detector', 'slm': 'bert'}
+SUBSTITUTION = ('rts', 'crts', 'slm')
 
 
 def get_config(arg: str | None = None):
   v = config_lib.parse_variant(arg, {'objective': 'rts', 'tiny': False})
-  if v['objective'] not in MODEL_FOR:
-    raise config_lib.ConfigError(f'objective={v["objective"]!r} must be one of {list(MODEL_FOR)}')
+  if v['objective'] not in SUBSTITUTION:
+    raise config_lib.ConfigError(f'objective={v["objective"]!r} must be one of {SUBSTITUTION}')
   c = (smoke if v['tiny'] else demo).get_config()  # locked: values change, no new keys
   c.objective.name = v['objective']
-  c.model.name = MODEL_FOR[v['objective']]
+  c.model.name = objectives.default_model(v['objective'])  # the first family that fits
   return c

@@ -95,8 +95,8 @@ class Checkpointer:
     saved = self._manager.item_metadata(step)['state']
     if saved is None:
       raise ValueError('unreadable checkpoint metadata')
-    have = dict(_flat(saved))
-    for path, want in _flat(abstract_state):  # parameters come first in TrainState
+    have = dict(flat_paths(saved))
+    for path, want in flat_paths(abstract_state):  # parameters come first in TrainState
       if path not in have:
         raise ConfigError(f'checkpoint {self.directory}/{step} has no tensor {path}')
       shape = tuple(getattr(have[path], 'shape', ()) or ())
@@ -121,13 +121,14 @@ class Checkpointer:
     self._manager.close()
 
 
-def _flat(tree) -> list[tuple[str, object]]:
+def flat_paths(tree) -> list[tuple[str, object]]:
+  """[('params/encoder/.../kernel', leaf), ...] in tree order."""
   leaves = jax.tree_util.tree_flatten_with_path(
       tree, is_leaf=lambda x: hasattr(x, 'shape') and not isinstance(x, dict))[0]
-  return [('/'.join(_key(k) for k in path), leaf) for path, leaf in leaves]
+  return [('/'.join(path_key(k) for k in path), leaf) for path, leaf in leaves]
 
 
-def _key(k) -> str:
+def path_key(k) -> str:
   for attr in ('key', 'name', 'idx'):
     if hasattr(k, attr):
       return str(getattr(k, attr))
@@ -141,7 +142,7 @@ def one_device_abstract(config) -> tuple:
   config.mesh.data, config.mesh.fsdp, config.mesh.tensor = 1, 1, 1
   config.mesh.dcn_data, config.mesh.dcn_fsdp = 1, 1
   mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-  model = models.MODELS[config.model.name](config.model)
+  model = models.build(config.model)
   tx = optim.make_optimizer(config.train)
   with jax.set_mesh(mesh):
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,

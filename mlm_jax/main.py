@@ -81,9 +81,10 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   init_distributed()
   import jax  # pylint: disable=g-import-not-at-top
-  from mlm_jax import train, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from mlm_jax import train, validation  # pylint: disable=g-import-not-at-top
+  from mlm_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   try:
-    config_lib.validate(_CONFIG.value, jax.device_count())
+    validation.validate(_CONFIG.value, jax.device_count())
     workdir_lib.check(_WORKDIR.value)
     train.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)
   except (config_lib.ConfigError, config_lib.RunError) as e:

@@ -1,4 +1,5 @@
-"""Metric reduction, writers (jsonl + TensorBoard), progress line and MFU accounting."""
+"""Metric reduction, writers (jsonl + TensorBoard), progress line and the peak FLOP/s that MFU
+is measured against (FLOPs per token come from each objective: objectives.flops_per_token)."""
 import json
 import os
 import time
@@ -24,39 +25,6 @@ def reduce(sums: dict) -> dict[str, float]:
       total, count = float(v[0]), float(v[1])
       out[k] = total / count if count else float('nan')
   return out
-
-
-def model_flops_per_token(model_cfg, seq_len: int, predictions_per_row: int) -> float:
-  """Training FLOPs per token: 6 x non-embedding params + 12 x layers x hidden x seq_len
-  (attention scores and values, forward+backward) + 6 x hidden x vocab x predicted fraction,
-  plus the MLM head transform at predicted positions."""
-  c = model_cfg
-  if c.name == 'electra':
-    return _electra_flops_per_token(c, seq_len, predictions_per_row)
-  d, f, n = c.hidden_size, c.mlp_dim, c.num_layers
-  per_layer = 4 * d * d + 2 * d * f
-  predicted = predictions_per_row / seq_len
-  head = (d * d + d * c.vocab_size) * predicted
-  if c.name == 'bert_token_detector':  # RTS/C-RTS: hidden -> hidden -> 1 at every token
-    head = d * d + d
-  return 6 * n * per_layer + 12 * n * d * seq_len + 6 * head
-
-
-def _electra_flops_per_token(c, seq_len: int, predictions_per_row: int) -> float:
-  """Generator + discriminator, each 6 x (layers + embedding projection) + attention; the
-  generator's MLM head (hidden -> embedding -> vocab) at predicted positions, the
-  discriminator's head (hidden -> hidden -> 1) at every position."""
-  from mlm_jax.models import electra  # pylint: disable=g-import-not-at-top
-  e, g = electra.embedding_size(c), electra.generator_config(c)
-
-  def encoder(d, f):
-    project = e * d if e != d else 0
-    return 6 * (c.num_layers * (4 * d * d + 2 * d * f) + project) + 12 * c.num_layers * d * seq_len
-
-  predicted = predictions_per_row / seq_len
-  gen = encoder(g.hidden_size, g.mlp_dim) + 6 * (g.hidden_size * e + e * c.vocab_size) * predicted
-  disc = encoder(c.hidden_size, c.mlp_dim) + 6 * (c.hidden_size * c.hidden_size + c.hidden_size)
-  return gen + disc
 
 
 def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
@@ -117,23 +85,26 @@ def _plain(v):
   return v
 
 
-def progress_line(step: int, total: int, values: dict, elapsed_s: float, done_steps: int) -> str:
+def progress_line(step: int, total: int, values: dict, elapsed_s: float, done_steps: int,
+                  headline: str) -> str:
+  """HEADLINE is the objective's declared metric (objectives/objective.py)."""
   rate = done_steps / elapsed_s if elapsed_s > 0 else 0.0
   eta = (total - step) / rate if rate > 0 else 0.0
   return (f'step {step}/{total} | loss {values.get("loss", float("nan")):.4f} | '
-          f'acc {values.get("mlm_accuracy", values.get("detection_accuracy", float("nan"))):.3f} | '
+          f'{headline} {values.get(headline, float("nan")):.3f} | '
           f'{values.get("tokens_per_sec", 0.0):,.0f} tok/s | mfu {values.get("mfu", 0.0):.1%} | '
           f'ETA {int(eta // 60)}m{int(eta % 60):02d}s')
 
 
-def eval_line(step: int, values: dict) -> str:
-  """Loss and MLM numbers when the objective has them, then any other accuracy it reports."""
-  parts = [f'eval step {step}: loss {values.get("loss", float("nan")):.4f}']
-  if 'mlm_accuracy' in values:
-    parts.append(f'mlm acc {values["mlm_accuracy"]:.4f} (most-frequent-token baseline '
-                 f'{values.get("baseline_mlm_accuracy", float("nan")):.4f})')
+def eval_line(step: int, values: dict, headline: str) -> str:
+  """Loss, the objective's headline metric (with the most-frequent-token baseline and the
+  perplexity when the run reports them), then every other accuracy it reports."""
+  parts = [f'eval step {step}: loss {values.get("loss", float("nan")):.4f}',
+           f'{headline} {values.get(headline, float("nan")):.4f}']
+  if 'baseline_mlm_accuracy' in values:
+    parts.append(f'most-frequent-token baseline {values["baseline_mlm_accuracy"]:.4f}')
   if 'perplexity' in values:
     parts.append(f'ppl {values["perplexity"]:.1f}')
   parts += [f'{k} {v:.4f}' for k, v in sorted(values.items())
-            if k.endswith('accuracy') and k not in ('mlm_accuracy', 'baseline_mlm_accuracy')]
+            if k.endswith('accuracy') and k not in (headline, 'baseline_mlm_accuracy')]
   return ' | '.join(parts)

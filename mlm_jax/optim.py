@@ -3,6 +3,8 @@ import jax
 import ml_collections
 import optax
 
+from mlm_jax.config_lib import ConfigError
+
 DECAYED_LEAVES = ('kernel', 'embedding')  # biases and LayerNorm scale/bias are not decayed
 
 
@@ -39,3 +41,28 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransf
   if t.grad_clip_norm > 0:
     opt = optax.chain(optax.clip_by_global_norm(t.grad_clip_norm), opt)
   return opt
+
+
+def validate(train_cfg) -> None:
+  """The train.* keys: steps, schedule, optimiser, batch and accumulation, logging."""
+  t = train_cfg
+  checks = [
+      (t.steps > 0, f'train.steps={t.steps} must be positive'),
+      (t.stop_at_step >= 0, f'train.stop_at_step={t.stop_at_step} must be >= 0'),
+      (t.learning_rate >= 0, f'train.learning_rate={t.learning_rate} must be >= 0'),
+      (t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0'),
+      (t.decay in ('linear', 'cosine', 'constant'),
+       f'train.decay={t.decay!r} must be linear, cosine or constant'),
+      (t.optimizer in ('adamw', 'lamb'), f'train.optimizer={t.optimizer!r} must be adamw or lamb'),
+      (t.nonfinite_policy in ('skip', 'stop'),
+       f'train.nonfinite_policy={t.nonfinite_policy!r} must be skip or stop'),
+      (t.log_every_steps > 0, f'train.log_every_steps={t.log_every_steps} must be positive'),
+      (t.batch_size > 0, f'train.batch_size={t.batch_size} must be positive'),
+      (t.micro_batches > 0, f'train.micro_batches={t.micro_batches} must be positive'),
+  ]
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+  if t.batch_size % t.micro_batches:
+    raise ConfigError(f'train.micro_batches={t.micro_batches} must divide '
+                      f'train.batch_size={t.batch_size}')

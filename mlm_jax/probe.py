@@ -1,7 +1,7 @@
 """A masked-token probe on a frozen encoder: the same yardstick for every pre-training objective.
 
-Each objective leaves an encoder for downstream use (MLM: the BERT encoder; ELECTRA and MCL:
-the discriminator; RTS/C-RTS: the token detector's encoder). The probe freezes it, puts a fresh
+Each objective leaves an encoder for downstream use (its model family's `encode`: the BERT
+encoder, ELECTRA's discriminator, the token detector's encoder). The probe freezes it, puts a fresh
 linear MLM head on its hidden states (LayerNorm + Dense to the vocabulary), trains only the head
 with Adam to predict [MASK]ed tokens on train-split batches, and reports held-out accuracy on the
 validation split with fixed masks. No labelled data is involved, and every encoder gets the same
@@ -17,17 +17,9 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from mlm_jax import config_lib, models
+from mlm_jax import checkpointing, config_lib, models
 from mlm_jax.data import pipeline
 from mlm_jax.objectives import masking
-
-# model.name -> path of the Encoder module whose output is the downstream encoder's hidden states.
-ENCODER_PATH = {
-    'bert': ('encoder',),
-    'bert_token_detector': ('encoder',),
-    'electra': ('discriminator', 'encoder'),
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class ProbeSpec:
@@ -42,29 +34,15 @@ class ProbeSpec:
 
 
 def encoder_fn(model_cfg) -> Callable[..., jax.Array]:
-  """encode(params, input_ids, segment_ids, positions) -> hidden (B, L, D) of the downstream
-  encoder, read from the model's own forward pass (heads are dropped by the compiler)."""
-  if model_cfg.name not in ENCODER_PATH:
-    raise ValueError(f'probe: no encoder known for model.name={model_cfg.name!r} '
-                     f'(known: {list(ENCODER_PATH)})')
-  model = models.MODELS[model_cfg.name](model_cfg)
-  path = ENCODER_PATH[model_cfg.name]
-  kwargs = {'branch': 'discriminator'} if model_cfg.name == 'electra' else {}
+  """encode(params, input_ids, segment_ids, positions) -> hidden (B, L, D) of the family's
+  downstream encoder (models/family.py: the same entry point fine-tuning and export use)."""
+  encode = models.encode_fn(models.family(model_cfg), model_cfg)
 
-  def is_encoder(module, method_name):
-    return method_name == '__call__' and tuple(module.path) == path
+  def apply(params, input_ids_BL, segment_ids_BL, positions_BL):
+    return encode(params, {'input_ids': input_ids_BL, 'segment_ids': segment_ids_BL,
+                           'positions': positions_BL})
 
-  def encode(params, input_ids_BL, segment_ids_BL, positions_BL):
-    one_slot_BP = jnp.zeros((input_ids_BL.shape[0], 1), jnp.int32)  # keeps any MLM head tiny
-    _, state = model.apply({'params': params}, input_ids_BL, segment_ids_BL, positions_BL,
-                           one_slot_BP, deterministic=True, capture_intermediates=is_encoder,
-                           mutable=['intermediates'], **kwargs)
-    node = state['intermediates']
-    for name in path:
-      node = node[name]
-    return node['__call__'][0]
-
-  return encode
+  return apply
 
 
 class ProbeHead(nn.Module):
@@ -181,9 +159,8 @@ def probe(model_cfg, params: Any, source: pipeline.DataSource, seq_len: int,
 def probe_workdir(workdir: str, spec: ProbeSpec, step: int | None = None) -> dict[str, float]:
   """Restores a training workdir's latest (or STEP's) parameters on one device and probes them
   on that run's corpus and vocabulary."""
-  from mlm_jax.export import hf_export  # pylint: disable=g-import-not-at-top
   config = config_lib.load_run_config(workdir)
-  params, step = hf_export.restore_params(config, workdir, step)
+  params, step = checkpointing.restore_params(config, workdir, step)
   source = pipeline.build_source(config.data, workdir)
   out = probe(config.model, params, source, config.data.seq_len, spec)
   out['step'] = step

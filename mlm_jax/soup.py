@@ -45,8 +45,7 @@ def first_difference(a: dict, b: dict, prefix: str = '') -> str | None:
 
 
 def _flat(tree) -> dict:
-  return {'/'.join(checkpointing._key(k) for k in path): leaf  # pylint: disable=protected-access
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  return dict(checkpointing.flat_paths(tree))
 
 
 def average(trees: list, weights: list[float] | None = None, names: list[str] | None = None):
@@ -116,9 +115,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   tx, abstract = checkpointing.one_device_abstract(configs[0])
   params = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
                         abstract.params)
-  soup_state = state.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                                opt_state=tx.init(params), nonfinite_steps=jnp.zeros((), jnp.int32),
-                                first_nonfinite_step=jnp.full((), -1, jnp.int32))
+  soup_state = state.new_state(params, tx)
   os.makedirs(out, exist_ok=True)
   ckpt = checkpointing.Checkpointer(out, keep=1, every_steps=1)
   ckpt.save(0, soup_state, force=True)

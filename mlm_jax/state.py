@@ -27,13 +27,17 @@ def init_variables(model: nn.Module, seq_len: int, rng) -> dict:
   return model.init({'params': rng}, ids, jnp.ones_like(ids), ids, ids[:, :1])['params']
 
 
+def new_state(params, tx: optax.GradientTransformation, step: int = 0) -> TrainState:
+  """The one place a TrainState is built: fresh optimizer state and counters around PARAMS."""
+  return TrainState(step=jnp.full((), step, jnp.int32), params=params, opt_state=tx.init(params),
+                    nonfinite_steps=jnp.zeros((), jnp.int32),
+                    first_nonfinite_step=jnp.full((), -1, jnp.int32))
+
+
 def make_init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int
                  ) -> Callable[[jax.Array], TrainState]:
   def init(rng) -> TrainState:
-    params = nn.meta.unbox(init_variables(model, seq_len, rng))
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      nonfinite_steps=jnp.zeros((), jnp.int32),
-                      first_nonfinite_step=jnp.full((), -1, jnp.int32))
+    return new_state(nn.meta.unbox(init_variables(model, seq_len, rng)), tx)
   return init
 
 

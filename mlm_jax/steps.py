@@ -5,9 +5,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
-LossFn = Callable[..., tuple[jax.Array, dict]]
+LossFn = Callable[..., LossOutput]  # loss_fn(params, batch, rng, train) -> LossOutput
 
 
 def add_metrics(a: dict, b: dict) -> dict:
@@ -23,27 +24,38 @@ def split_micro_batches(batch: dict, num_micro: int) -> dict:
   return jax.tree.map(split, batch)
 
 
+def _step_metrics(out: LossOutput) -> dict:
+  """The objective's metrics plus the loss it differentiated, as (sum, count)."""
+  return {**out.metrics, 'loss': (out.loss, jnp.ones(()))}
+
+
 def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int):
-  grad_fn = jax.value_and_grad(lambda p, b, r: loss_fn(p, b, r, train=True), has_aux=True)
+  """(mean gradients, summed metrics, mean loss) over NUM_MICRO micro-batches."""
+  def objective(p, b, r):
+    out = loss_fn(p, b, r, train=True)
+    return out.loss, _step_metrics(out)
+
+  grad_fn = jax.value_and_grad(objective, has_aux=True)
   if num_micro == 1:
-    (_, metrics), grads = grad_fn(params, batch, rng)
-    return grads, metrics
+    (loss, metrics), grads = grad_fn(params, batch, rng)
+    return grads, metrics, loss
 
   micro = split_micro_batches(batch, num_micro)
 
   def body(carry, xs):
-    grads_acc, metrics_acc = carry
+    grads_acc, metrics_acc, loss_acc = carry
     i, mb = xs
-    (_, metrics), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
-    return (add_metrics(grads_acc, grads), add_metrics(metrics_acc, metrics)), None
+    (loss, metrics), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
+    return (add_metrics(grads_acc, grads), add_metrics(metrics_acc, metrics),
+            loss_acc + loss), None
 
   first = jax.tree.map(lambda x: x[0], micro)
   (_, m_shapes), g_shapes = jax.eval_shape(grad_fn, params, first, rng)
   zeros = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), t)  # noqa: E731
-  (grads, metrics), _ = jax.lax.scan(body, (zeros(g_shapes), zeros(m_shapes)),
-                                     (jnp.arange(num_micro), micro))
+  (grads, metrics, loss), _ = jax.lax.scan(
+      body, (zeros(g_shapes), zeros(m_shapes), jnp.zeros(())), (jnp.arange(num_micro), micro))
   # Each micro-batch loss is a mean; the step's gradient is the mean over micro-batches.
-  return jax.tree.map(lambda g: g / num_micro, grads), metrics
+  return jax.tree.map(lambda g: g / num_micro, grads), metrics, loss / num_micro
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossFn,
@@ -51,12 +63,12 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
                ) -> tuple[TrainState, dict]:
   """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks."""
   step_rng = jax.random.fold_in(rng, state.step)
-  grads, metrics = loss_and_grads(loss_fn, state.params, batch, step_rng, num_micro)
+  grads, metrics, loss = loss_and_grads(loss_fn, state.params, batch, step_rng, num_micro)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = optax.tree.norm(grads)
   # A NaN/Inf loss or gradient skips the update: parameters and optimizer state stay finite.
-  finite = jnp.isfinite(grad_norm) & jnp.isfinite(metrics['loss'][0])
+  finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa
   metrics = dict(metrics)
   metrics['grad_norm'] = (grad_norm, jnp.ones(()))
@@ -71,5 +83,9 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
 
 
 def eval_step(params: Any, batch: dict, rng: jax.Array, *, loss_fn: LossFn) -> dict:
-  _, metrics = loss_fn(params, batch, rng, train=False)
+  """Metrics (sum, count) of one batch; 'label_counts' holds the target histogram, if any."""
+  out = loss_fn(params, batch, rng, train=False)
+  metrics = _step_metrics(out)
+  if out.label_counts is not None:
+    metrics['label_counts'] = out.label_counts
   return metrics

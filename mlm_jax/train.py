@@ -17,6 +17,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
+from mlm_jax import validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -57,8 +58,9 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   totals = jax.device_get(totals)
   label_counts = totals.pop('label_counts', None)
   values = metrics.reduce(totals)
-  if 'mlm_loss' in values:  # objectives without an MLM head report their own metrics only
-    values['perplexity'] = float(np.exp(values['mlm_loss']))
+  perplexity_of = objectives.objective(config.objective).perplexity_of
+  if perplexity_of in values:
+    values['perplexity'] = float(np.exp(values[perplexity_of]))
   if label_counts is not None:
     label_counts = np.asarray(label_counts)
     values['baseline_mlm_accuracy'] = float(label_counts.max() / max(label_counts.sum(), 1))
@@ -76,7 +78,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) 
   A failure before the loop starts (bad data, a vocabulary the corpus cannot support) leaves
   WORKDIR as it was found. DRY_RUN stops after the checks, the vocabulary and one batch of
   data, and leaves WORKDIR as it was found too."""
-  config_lib.validate(config, jax.device_count())
+  validation.validate(config, jax.device_count())
   workdir_lib.check(workdir)
   try:
     with workdir_lib.removed_on_error(workdir) as setup:
@@ -90,7 +92,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   hf_dir = config.init_from.hf_dir
   if hf_dir:  # the checkpoint's architecture replaces the config's model dimensions
     hf_import.apply_overrides(config, hf_import.read_config(hf_dir))
-    config_lib.validate(config, jax.device_count())
+    validation.validate(config, jax.device_count())
   t_cfg = config.train
 
   # Phase: mesh.
@@ -122,11 +124,11 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     raise _DryRunDone()
 
   # Phase: abstract state.
-  model = models.MODELS[config.model.name](config.model)
+  model = models.build(config.model)
   tx = optim.make_optimizer(t_cfg)
   word_start = source.word_start if config.objective.whole_word else None
-  loss_fn = objectives.OBJECTIVES[config.objective.name](model, config.objective, source.tokens,
-                                                         word_start)
+  objective = objectives.objective(config.objective)
+  loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
   init_fn = state.make_init_fn(model, tx, config.data.seq_len)
   with jax.set_mesh(mesh):
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
@@ -171,8 +173,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   setup.finished()  # from here on the workdir holds a run: failures keep it
   add = jax.jit(steps_lib.add_metrics)
 
-  flops_per_token = metrics.model_flops_per_token(config.model, config.data.seq_len,
-                                                  config.objective.max_predictions)
+  flops_per_token = objectives.flops_per_token(config)  # every pass the objective runs
+  headline = objective.headline(config.objective)
   tokens_per_step = t_cfg.batch_size * config.data.seq_len
   writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
 
@@ -180,7 +182,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       values = evaluate(eval_step, train_state.params, source, config, mesh, eval_rng)
     writer.write(step, 'eval', values)
-    _log(metrics.eval_line(step, values))
+    _log(metrics.eval_line(step, values, headline))
     return values
 
   # Phase: loop.
@@ -210,7 +212,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
         values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))
         writer.write(step, 'train', values)
         _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
-                                   step - loop_start_step))
+                                   step - loop_start_step, headline))
         sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
       if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
         t_eval = time.time()

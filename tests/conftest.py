@@ -12,7 +12,11 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
+import json  # noqa: E402
+import sys  # noqa: E402
+
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import ml_collections  # noqa: E402
@@ -75,3 +79,70 @@ def minilm_dir(tmp_path_factory):
   with zipfile.ZipFile(archive) as z:
     z.extractall(out)
   return str(out)
+
+
+def corpus_config(shared_vocab, **overrides):
+  """The tiny config on the shared corpus files and vocabulary (no SentencePiece training)."""
+  return tiny_config(**{'data.task': 'files', 'data.train_files': shared_vocab['train'],
+                        'data.validation_files': shared_vocab['validation'],
+                        'data.vocab_path': shared_vocab['vocab_path'], **overrides})
+
+
+def electra_run_config(shared_vocab, sharing='tied', **overrides):
+  """configs/electra.py's tiny settings on the shared corpus; OVERRIDES win."""
+  from configs import electra as electra_config  # pylint: disable=g-import-not-at-top
+  c = corpus_config(shared_vocab, **overrides)
+  electra_config.set_electra(c, 'tiny', sharing)
+  for key, value in overrides.items():  # set_electra must not undo the test's choices
+    node = c
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return c
+
+
+def read_records(workdir, split=None):
+  """The records of WORKDIR/metrics.jsonl (of SPLIT, if given); a line still being written by
+  a running process is skipped; no file yet: []."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding='utf-8') as f:
+    rows = [json.loads(line) for line in f if line.endswith('\n')]
+  return [r for r in rows if split is None or r['split'] == split]
+
+
+def fake_run(workdir, config, seed: int, step: int = 7):
+  """A workdir as train.run leaves it (config.json + one checkpoint), without training."""
+  from mlm_jax import checkpointing, models, optim, state, train  # pylint: disable=g-import-not-at-top
+  model = models.build(config.model)
+  tx = optim.make_optimizer(config.train)
+  st = state.make_init_fn(model, tx, config.data.seq_len)(jax.random.key(seed))
+  train.write_run_config(config, workdir)
+  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
+  ckpt.save(step, st.replace(step=st.step + step), force=True)
+  ckpt.close()
+  return jax.tree.map(np.asarray, st.params)
+
+
+def randomise_torch_params(hf_model, seed):
+  """Non-trivial LayerNorm and bias values, so a transposed or dropped tensor shows."""
+  import torch  # pylint: disable=g-import-not-at-top
+  g = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for p in hf_model.parameters():
+      p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def smoke_cli(shared_vocab, workdir, *extra, devices=8):
+  """(argv, env) of `python -m mlm_jax.main` on the smoke config and the shared corpus, in a
+  subprocess with DEVICES fake CPU devices."""
+  args = [sys.executable, '-m', 'mlm_jax.main', '--config=configs/smoke.py',
+          f'--workdir={workdir}', '--config.data.task=files',
+          f'--config.data.train_files={shared_vocab["train"]}',
+          f'--config.data.validation_files={shared_vocab["validation"]}',
+          f'--config.data.vocab_path={shared_vocab["vocab_path"]}',
+          '--config.train.peak_flops=1e11', *extra]
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  return args, env

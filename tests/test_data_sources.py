@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mlm_jax.config_lib import ConfigError, parse_mixture
-from mlm_jax.data import pipeline, prepared, vocab, vocab_builder
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.data.checks import parse_mixture
+from mlm_jax.data import pipeline, prepare, vocab, vocab_builder
 from tests.conftest import REPO, SHARED_DATA, tiny_config
 
 SHAKESPEARE = os.path.join(SHARED_DATA, 'pretrain', 'tinyshakespeare', 'input.txt.gz')
@@ -165,7 +166,7 @@ def test_resume_is_exact_for_every_source_kind(small_corpus, shared_vocab, tmp_p
 
 def _prepared_cfg(small_corpus, vocab_path, tmp_path):
   out = str(tmp_path / 'prepared')
-  prepared.prepare(_cfg(small_corpus, vocab_path).data, str(tmp_path), out, num_shards=3)
+  prepare.prepare(_cfg(small_corpus, vocab_path).data, str(tmp_path), out, num_shards=3)
   return _cfg(small_corpus, vocab_path, **{'data.task': 'prepared', 'data.prepared_dir': out})
 
 

@@ -6,12 +6,13 @@ import pytest
 from flax import linen as nn
 
 from configs import electra as electra_config
-from mlm_jax import metrics, models, train
+from mlm_jax import models, train
 from mlm_jax.models import electra as electra_model
 from mlm_jax.objectives import electra, masking
 from mlm_jax.state import init_variables
 from tests.conftest import tiny_config
-from tests.test_train import _config, _records
+from tests.conftest import electra_run_config
+from tests.conftest import read_records as _records
 
 TOKENS = masking.SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4), vocab_size=40)
 
@@ -68,7 +69,7 @@ def test_generator_sizes_follow_the_paper():
 
 
 def _params(cfg, seed=0):
-  return nn.meta.unbox(init_variables(models.MODELS['electra'](cfg), 16, jax.random.key(seed)))
+  return nn.meta.unbox(init_variables(models.MODELS['electra'].module(cfg), 16, jax.random.key(seed)))
 
 
 def test_shapes_and_embedding_projection():
@@ -77,7 +78,7 @@ def test_shapes_and_embedding_projection():
   assert params['embeddings']['word_embeddings']['embedding'].shape == (40, 32)
   assert params['discriminator']['embeddings_project']['kernel'].shape == (32, 64)
   assert params['generator']['embeddings_project']['kernel'].shape == (32, 16)
-  model = models.MODELS['electra'](cfg)
+  model = models.MODELS['electra'].module(cfg)
   ids = jnp.full((2, 16), 7)
   gen = model.apply({'params': params}, ids, jnp.ones_like(ids), jnp.tile(jnp.arange(16), (2, 1)),
                     jnp.zeros((2, 3), jnp.int32), branch='generator')
@@ -90,7 +91,7 @@ def test_shapes_and_embedding_projection():
 
 
 def _branch_grads(cfg, branch):
-  model = models.MODELS['electra'](cfg)
+  model = models.MODELS['electra'].module(cfg)
   params = _params(cfg)
   ids = jax.random.randint(jax.random.key(1), (2, 16), 5, 40)
   pos = jnp.tile(jnp.arange(16), (2, 1))
@@ -122,24 +123,6 @@ def test_gdes_disc_loss_leaves_shared_table_alone_and_trains_delta():
   assert _norm(g['disc_embeddings']['word_delta']) > 0
   assert _norm(_branch_grads(cfg, 'generator')['embeddings']['word_embeddings']) > 0
 
-
-def test_flops_count_generator_and_discriminator():
-  cfg = electra_config.get_config('size=small').model
-  both = metrics.model_flops_per_token(cfg, 128, 19)
-  disc_only = 6 * 12 * (4 * 256 ** 2 + 2 * 256 * 1024) + 12 * 12 * 256 * 128
-  assert disc_only < both < 2 * disc_only
-
-
-def electra_run_config(shared_vocab, sharing='tied', **overrides):
-  c = _config(shared_vocab, **overrides)
-  electra_config.set_electra(c, 'tiny', sharing)
-  for key, value in overrides.items():  # set_electra must not undo the test's choices
-    node = c
-    *parents, leaf = key.split('.')
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
 
 
 @pytest.mark.parametrize('sharing,mesh', [('tied', {'mesh.data': 8}),

@@ -17,7 +17,7 @@ from mlm_jax.export import electra_export
 from mlm_jax.models import MODELS
 from mlm_jax.state import init_variables
 from tests.conftest import REPO, tiny_config
-from tests.test_electra import electra_run_config
+from tests.conftest import electra_run_config
 
 CASES = [  # (vocab, hidden, layers, heads, mlp, embedding, fraction, type_vocab, sharing)
     (333, 64, 2, 4, 128, 32, 0.25, 2, 'tied'),  # embeddings narrower than both encoders
@@ -47,7 +47,7 @@ def _inputs(vocab):
 @pytest.mark.parametrize('case', CASES)
 def test_exported_parts_match_transformers(case):
   cfg = _model_cfg(*case)
-  model = MODELS['electra'](cfg)
+  model = MODELS['electra'].module(cfg)
   params = nn.meta.unbox(init_variables(model, 24, jax.random.key(3)))
   leaves, tree = jax.tree.flatten(params)  # non-trivial LayerNorms, biases and GDES delta
   keys = jax.random.split(jax.random.key(4), len(leaves))

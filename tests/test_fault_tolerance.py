@@ -1,11 +1,10 @@
 """Preemption, kill -9, non-finite losses, damaged and mismatched checkpoints, mesh changes."""
-import json
+import dataclasses
 import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import jax.numpy as jnp
@@ -16,26 +15,10 @@ from mlm_jax import objectives, train
 from mlm_jax.config_lib import ConfigError, RunError
 from mlm_jax.objectives import mlm
 from tests.conftest import REPO
-from tests.test_train import _config, _records
+from tests.conftest import corpus_config as _config, read_records as _records
+from tests.conftest import read_records as _jsonl, smoke_cli as _cli
 
 
-def _cli(shared_vocab, workdir, *extra, devices=8):
-  args = [sys.executable, '-m', 'mlm_jax.main', '--config=configs/smoke.py',
-          f'--workdir={workdir}', '--config.data.task=files',
-          f'--config.data.train_files={shared_vocab["train"]}',
-          f'--config.data.validation_files={shared_vocab["validation"]}',
-          f'--config.data.vocab_path={shared_vocab["vocab_path"]}',
-          '--config.train.peak_flops=1e11', *extra]
-  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
-  return args, env
-
-
-def _jsonl(workdir):
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.endswith('\n')]
 
 
 def _wait_for_step(workdir, step, proc, timeout=240):
@@ -87,14 +70,16 @@ def test_kill9_at_a_random_step_resumes_bit_exact(shared_vocab, tmp_path):
     assert loss == expected[step], (kill_at, step, loss, expected[step])
 
 
-def _nan_objective(model, cfg, tokens, word_start=None):
+def _nan_loss(model, cfg, tokens, word_start=None):
   base = mlm.make_loss(model, cfg, tokens, word_start)
 
   def loss_fn(params, batch, rng, train=True):
-    loss, metrics = base(params, batch, rng, train)
-    metrics = dict(metrics, loss=(metrics['loss'][0] * jnp.nan, metrics['loss'][1]))
-    return loss * jnp.nan, metrics
+    out = base(params, batch, rng, train)
+    return out.replace(loss=out.loss * jnp.nan)
   return loss_fn
+
+
+_nan_objective = dataclasses.replace(mlm.OBJECTIVE, make_loss=_nan_loss)
 
 
 def test_nonfinite_updates_are_skipped_or_stop_the_run(shared_vocab, tmp_path, monkeypatch):

@@ -1,5 +1,4 @@
 """End to end: train briefly, export, and load the result in transformers with equal outputs."""
-import json
 import os
 import subprocess
 import sys
@@ -9,12 +8,11 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
-from mlm_jax import train
+from mlm_jax import checkpointing, config_lib, train
 from mlm_jax.data import vocab as vocab_lib
-from mlm_jax.export import hf_export
 from mlm_jax.models import MODELS
 from tests.conftest import REPO
-from tests.test_train import _config
+from tests.conftest import corpus_config as _config, read_records
 
 
 @pytest.fixture(scope='module')
@@ -55,8 +53,8 @@ def test_tokenizer_ids_equal_ours(exported, shared_vocab):
 
 def test_logits_and_fill_mask_match_ours(exported, shared_vocab):
   workdir, out, config = exported
-  params, _ = hf_export.restore_params(hf_export.load_run_config(workdir), workdir)
-  ours_model = MODELS['bert'](config.model)
+  params, _ = checkpointing.restore_params(config_lib.load_run_config(workdir), workdir)
+  ours_model = MODELS['bert'].module(config.model)
   hf_model = AutoModelForMaskedLM.from_pretrained(out).eval()
   tok = AutoTokenizer.from_pretrained(out)
   fill = pipeline('fill-mask', model=hf_model, tokenizer=tok, top_k=1)
@@ -101,8 +99,7 @@ def test_export_refuses_pre_layer_norm(shared_vocab, tmp_path):
 def test_init_from_export_reproduces_the_eval_loss(exported, shared_vocab, tmp_path):
   """export -> init_from.hf_dir: the same weights and token ids give the same eval loss."""
   workdir, out, _ = exported
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    before = [r for r in map(json.loads, f) if r['split'] == 'eval'][-1]
+  before = read_records(workdir, 'eval')[-1]
   run2 = str(tmp_path / 'again')
   after = train.run(_config(shared_vocab, **{'mesh.data': 8, 'init_from.hf_dir': out,
                                              'train.steps': 1, 'train.learning_rate': 1e-12,

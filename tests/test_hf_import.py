@@ -15,8 +15,8 @@ from mlm_jax.state import init_variables
 from flax import linen as nn
 import jax
 from tests.conftest import tiny_config
-from tests.test_hf_parity import _randomise
-from tests.test_train import _config, _records
+from tests.conftest import randomise_torch_params as _randomise
+from tests.conftest import corpus_config as _config, read_records as _records
 
 SMALL = dict(vocab_size=301, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
              intermediate_size=96, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -27,7 +27,7 @@ def _import(hf_model, tmp_path, safe=True):
   hf_cfg = hf_import.read_config(str(tmp_path))
   cfg = tiny_config()
   hf_import.apply_overrides(cfg, hf_cfg)
-  expected = nn.meta.unbox(init_variables(MODELS['bert'](cfg.model), 8, jax.random.key(0)))
+  expected = nn.meta.unbox(init_variables(MODELS['bert'].module(cfg.model), 8, jax.random.key(0)))
   params, missing = hf_import.load_params(str(tmp_path), cfg.model, expected)
   return cfg.model, params, missing
 
@@ -37,7 +37,7 @@ def _compare(model_cfg, params, hf_model, hf_positions_offset=0):
   with torch.no_grad():
     theirs = hf_model.eval()(input_ids=torch.from_numpy(ids)).logits.numpy()
   pos = np.broadcast_to(np.arange(20), ids.shape).astype(np.int32)
-  _, ours = MODELS['bert'](model_cfg).apply({'params': params}, ids.astype(np.int32),
+  _, ours = MODELS['bert'].module(model_cfg).apply({'params': params}, ids.astype(np.int32),
                                             np.ones_like(pos), pos)
   assert np.max(np.abs(np.asarray(ours) - theirs)) < 1e-4
 

@@ -10,7 +10,7 @@ from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import convert
 from mlm_jax.models import MODELS
 from mlm_jax.state import init_variables
-from tests.conftest import tiny_config
+from tests.conftest import randomise_torch_params as _randomise, tiny_config
 
 SHAPES = [  # (vocab, hidden, layers, heads, mlp, type_vocab)
     (517, 64, 2, 4, 128, 2),
@@ -41,7 +41,7 @@ def _inputs(vocab, seed=0):
 
 
 def _ours_logits(model_cfg, params, ids, mask):
-  model = MODELS['bert'](model_cfg)
+  model = MODELS['bert'].module(model_cfg)
   positions = np.broadcast_to(np.arange(ids.shape[1]), ids.shape).astype(np.int32)
   _, logits = model.apply({'params': params}, ids.astype(np.int32), mask.astype(np.int32),
                           positions)
@@ -53,13 +53,6 @@ def _hf_logits(hf_model, ids, mask):
     return hf_model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
                     ).logits.numpy()
 
-
-def _randomise(hf_model, seed):
-  """Non-trivial LayerNorm and bias values, so a transposed or dropped tensor shows."""
-  g = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for p in hf_model.parameters():
-      p.add_(0.05 * torch.randn(p.shape, generator=g))
 
 
 @pytest.mark.parametrize('shape', SHAPES)
@@ -83,7 +76,7 @@ def test_import_then_our_forward_matches_transformers(shape):
 @pytest.mark.parametrize('scan', [False, True])
 def test_export_then_transformers_forward_matches_ours(shape, scan):
   ours_cfg, hf_cfg = _configs(*shape, scan=scan)
-  model = MODELS['bert'](ours_cfg)
+  model = MODELS['bert'].module(ours_cfg)
   params = nn.meta.unbox(init_variables(model, 24, jax.random.key(3)))
   params = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.key(4), x.shape), params)
   sd = convert.to_hf_state_dict(params, ours_cfg)
@@ -114,7 +107,7 @@ def test_export_of_import_reproduces_every_tensor(scan):
 def test_shape_mismatch_names_the_tensor():
   ours_cfg, hf_cfg = _configs(*SHAPES[0])
   sd = {k: v.numpy() for k, v in BertForMaskedLM(hf_cfg).state_dict().items()}
-  expected = nn.meta.unbox(init_variables(MODELS['bert'](ours_cfg), 24, jax.random.key(0)))
+  expected = nn.meta.unbox(init_variables(MODELS['bert'].module(ours_cfg), 24, jax.random.key(0)))
   sd['bert.encoder.layer.1.intermediate.dense.weight'] = np.zeros((7, 64), np.float32)
   with pytest.raises(ConfigError, match=r'bert\.encoder\.layer\.1\.intermediate\.dense\.weight'):
     convert.from_hf_state_dict(sd, ours_cfg, expected)
@@ -124,7 +117,7 @@ def test_missing_head_is_initialised_and_listed():
   ours_cfg, hf_cfg = _configs(*SHAPES[0])
   sd = {k: v.numpy() for k, v in BertForMaskedLM(hf_cfg).state_dict().items()
         if not k.startswith('cls.')}
-  expected = nn.meta.unbox(init_variables(MODELS['bert'](ours_cfg), 24, jax.random.key(0)))
+  expected = nn.meta.unbox(init_variables(MODELS['bert'].module(ours_cfg), 24, jax.random.key(0)))
   params, missing = convert.from_hf_state_dict(sd, ours_cfg, expected)
   assert sorted(missing) == sorted(n for n, _, _ in convert.hf_names.MLM_HEAD)
   np.testing.assert_array_equal(params['mlm_head']['bias'], expected['mlm_head']['bias'])

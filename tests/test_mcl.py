@@ -9,8 +9,8 @@ from configs import mcl as mcl_config
 from mlm_jax import train
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import electra, mcl
-from tests.test_electra import electra_run_config
-from tests.test_train import _records
+from tests.conftest import electra_run_config
+from tests.conftest import read_records as _records
 
 M = 4  # [MASK]
 

@@ -20,7 +20,7 @@ def _inputs(B=2, L=32, seed=0):
 
 def _model_and_params(**overrides):
   cfg = tiny_config(**overrides).model
-  model = MODELS['bert'](cfg)
+  model = MODELS['bert'].module(cfg)
   params = nn.meta.unbox(init_variables(model, 32, jax.random.key(0)))
   return model, params
 

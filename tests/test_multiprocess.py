@@ -1,14 +1,12 @@
 """2 processes x 4 CPU devices (gloo collectives on localhost) train exactly like 1 x 8."""
-import json
 import os
 import socket
 import subprocess
-import sys
 
 import numpy as np
 
 from tests.conftest import REPO
-from tests.test_fault_tolerance import _cli
+from tests.conftest import read_records, smoke_cli as _cli
 
 
 def _free_port() -> int:
@@ -18,8 +16,7 @@ def _free_port() -> int:
 
 
 def _train_losses(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [r['loss'] for r in map(json.loads, f) if r['split'] == 'train']
+  return [r['loss'] for r in read_records(workdir, 'train')]
 
 
 def test_two_processes_match_one_process(shared_vocab, tmp_path):

@@ -7,15 +7,15 @@ import pytest
 
 from mlm_jax import models, probe, state
 from mlm_jax.data import pipeline
-from tests.test_soup import _fake_run
-from tests.test_train import _config
+from tests.conftest import fake_run as _fake_run
+from tests.conftest import corpus_config as _config
 
 SPEC = probe.ProbeSpec(steps=25, batch_size=8, learning_rate=1e-2, eval_batches=2,
                        max_predictions=6)
 
 
 def _params(cfg, seed=0):
-  model = models.MODELS[cfg.model.name](cfg.model)
+  model = models.MODELS[cfg.model.name].module(cfg.model)
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   return nn.meta.unbox(state.init_variables(model, cfg.data.seq_len, jax.random.key(seed)))
 
@@ -33,7 +33,7 @@ def test_bert_family_encoder_is_the_models_hidden_state(shared_vocab, name):
   cfg = _config(shared_vocab, **{'model.name': name})
   params = _params(cfg)
   ids, seg, pos = _batch(cfg)
-  hidden_BLD, _ = models.MODELS[name](cfg.model).apply({'params': params}, ids, seg, pos)
+  hidden_BLD, _ = models.MODELS[name].module(cfg.model).apply({'params': params}, ids, seg, pos)
   got = probe.encoder_fn(cfg.model)(params, ids, seg, pos)
   assert got.shape == (2, cfg.data.seq_len, cfg.model.hidden_size)
   np.testing.assert_allclose(got, hidden_BLD, atol=1e-6)

@@ -27,7 +27,7 @@ def test_dcn_split_multiplies_the_per_slice_mesh():
 def test_fsdp_and_tensor_shard_parameters_and_optimizer_state():
   c = tiny_config(**{'mesh.data': 2, 'mesh.fsdp': 2, 'mesh.tensor': 2})
   mesh = sharding.make_mesh(c.mesh)
-  model = models.MODELS['bert'](c.model)
+  model = models.MODELS['bert'].module(c.model)
   tx = optim.make_optimizer(c.train)
   with jax.set_mesh(mesh):
     sh = state.state_shardings(model, tx, c.data.seq_len, mesh, sharding.rules(c.mesh))

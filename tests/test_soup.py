@@ -8,23 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from mlm_jax import checkpointing, models, optim, soup, state, train
+from mlm_jax import checkpointing, config_lib, soup, train
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.export import hf_export
 from tests.conftest import REPO
-from tests.test_train import _config  # the tiny config on the shared corpus and vocabulary
+from tests.conftest import corpus_config as _config, fake_run as _fake_run
 
-
-def _fake_run(workdir, config, seed: int, step: int = 7):
-  """A workdir as train.run leaves it (config.json + one checkpoint), without training."""
-  model = models.MODELS[config.model.name](config.model)
-  tx = optim.make_optimizer(config.train)
-  st = state.make_init_fn(model, tx, config.data.seq_len)(jax.random.key(seed))
-  train.write_run_config(config, workdir)
-  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
-  ckpt.save(step, st.replace(step=st.step + step), force=True)
-  ckpt.close()
-  return jax.tree.map(np.asarray, st.params)
 
 
 def _leaves(tree):
@@ -42,7 +30,7 @@ def test_soup_of_identical_checkpoints_is_the_checkpoint(shared_vocab, tmp_path)
   for x, y in zip(_leaves(got), _leaves(params)):
     np.testing.assert_array_equal(x, y)
   # The export path reads the soup workdir as it reads a training run.
-  exported, _ = hf_export.restore_params(hf_export.load_run_config(str(tmp_path / 'soup')),
+  exported, _ = checkpointing.restore_params(config_lib.load_run_config(str(tmp_path / 'soup')),
                                          str(tmp_path / 'soup'))
   np.testing.assert_array_equal(_leaves(exported)[0], _leaves(params)[0])
 

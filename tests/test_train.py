@@ -1,22 +1,12 @@
 """End-to-end runs on 8 fake CPU devices: loss falls, and a resumed run continues exactly."""
-import json
 import os
 
 import pytest
 
 from mlm_jax import train
-from tests.conftest import tiny_config
+from tests.conftest import corpus_config as _config, read_records as _records
 
 
-def _config(shared_vocab, **overrides):
-  return tiny_config(**{'data.task': 'files', 'data.train_files': shared_vocab['train'],
-                        'data.validation_files': shared_vocab['validation'],
-                        'data.vocab_path': shared_vocab['vocab_path'], **overrides})
-
-
-def _records(workdir, split):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [r for r in map(json.loads, f) if r['split'] == split]
 
 
 def test_twenty_steps_on_eight_devices_loss_falls(shared_vocab, tmp_path):

@@ -1,6 +1,5 @@
 """configs/wiki.py end to end: a WordPiece vocabulary built by tools/build_vocab.py from the
 Wikipedia extracts, then 20 training steps on 8 devices with falling loss."""
-import json
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import pytest
 
 from mlm_jax import train
 from mlm_jax.data import vocab
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, read_records
 
 WIKI = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_mlm_pipeline', '*_wiki_00.gz')
 
@@ -41,8 +40,7 @@ def test_wiki_config_trains_with_a_wordpiece_vocab_from_build_vocab(tmp_path):
   c.checkpoint.every_steps = 20
   c.mesh.data = 8
   final = train.run(c, str(tmp_path / 'run'))
-  with open(tmp_path / 'run' / 'metrics.jsonl') as f:
-    records = [r for r in map(json.loads, f) if r['split'] == 'train']
+  records = read_records(str(tmp_path / 'run'), 'train')
   assert records[-1]['loss'] < records[0]['loss'] - 0.5
   assert all(r['packing_efficiency'] > 0.95 for r in records)
   assert final['mlm_accuracy'] > 0

@@ -27,7 +27,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, state  # noqa: E402
 from mlm_jax import steps as steps_lib  # noqa: E402
-from mlm_jax.objectives.masking import SpecialTokens  # noqa: E402
+from mlm_jax import validation  # noqa: E402
+from mlm_jax.tokens import SpecialTokens  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps.')
@@ -79,11 +80,11 @@ def time_jax(config, batch_np) -> float:
   """Seconds per optimizer step, median of the timed steps."""
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules(config.mesh)
-  model = models.MODELS[config.model.name](config.model)
+  model = models.build(config.model)
   tx = optim.make_optimizer(config.train)
   tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
                          vocab_size=config.model.vocab_size)
-  loss_fn = objectives.OBJECTIVES[config.objective.name](model, config.objective, tokens, None)
+  loss_fn = objectives.objective(config.objective).make_loss(model, config.objective, tokens, None)
   init_fn = state.make_init_fn(model, tx, config.data.seq_len)
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -145,7 +146,7 @@ def main(argv):
     config.train.batch_size = _BATCH.value
   seq_len, batch = config.data.seq_len, config.train.batch_size
   try:
-    config_lib.validate(config, jax.device_count())
+    validation.validate(config, jax.device_count())
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
   if _DATA_ONLY.value:
@@ -154,7 +155,7 @@ def main(argv):
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
   step_s = time_jax(config, batch_np)
-  flops = metrics.model_flops_per_token(config.model, seq_len, config.objective.max_predictions)
+  flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
   result = {'config': _CONFIG.value.model.name, 'batch_size': batch, 'seq_len': seq_len,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'model_flops_per_token': flops,

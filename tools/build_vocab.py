@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from mlm_jax import config_lib, main as entry  # noqa: E402
+from mlm_jax import config_lib, main as entry, validation  # noqa: E402
 
 _TYPE = flags.DEFINE_enum('type', 'unigram', ['unigram', 'bpe', 'wordpiece'], 'Vocabulary kind.')
 _SIZE = flags.DEFINE_integer('size', 8000, 'Vocabulary size.')
@@ -33,7 +33,7 @@ def main(argv):
   from mlm_jax.data import pipeline, vocab, vocab_builder  # pylint: disable=g-import-not-at-top
   config = entry.config()
   try:
-    config_lib.validate(config, 1)
+    validation.validate(config, 1)
     pipeline.cap_tf_threads(config.data.tf_threads)
     docs = pipeline.documents(config.data, entry.workdir())
     texts = (t.decode('utf-8') for t in docs.map(lambda ex: ex['text']).as_numpy_iterator())

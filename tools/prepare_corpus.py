@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from mlm_jax import config_lib, main as entry  # noqa: E402
+from mlm_jax import config_lib, main as entry, validation  # noqa: E402
 
 _OUT = flags.DEFINE_string('out', None, 'Output directory.', required=True)
 _SHARDS = flags.DEFINE_integer('shards', 8, 'Files per split (>= the number of hosts that will '
@@ -24,14 +24,14 @@ _SHARDS = flags.DEFINE_integer('shards', 8, 'Files per split (>= the number of h
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from mlm_jax.data import prepared  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import prepare  # pylint: disable=g-import-not-at-top
   config = entry.config()
   workdir = entry.workdir()
   d = config.data
   try:
-    config_lib.validate(config, 1)
+    validation.validate(config, 1)
     t0 = time.time()
-    manifest = prepared.prepare(d, workdir, _OUT.value, _SHARDS.value)
+    manifest = prepare.prepare(d, workdir, _OUT.value, _SHARDS.value)
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
   for split, info in manifest['splits'].items():

@@ -26,47 +26,51 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import ml_collections  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from configs import demo, electra, mcl, smoke, substitution  # noqa: E402
+from configs import shootout as lineup  # noqa: E402
+from mlm_jax import config_lib, models, objectives  # noqa: E402
 
-OBJECTIVES = ('mlm', 'electra', 'rts', 'mcl')
-DOWNSTREAM = {'mlm': 'BERT encoder', 'electra': 'discriminator', 'rts': 'token-detector encoder',
-              'mcl': 'discriminator'}
-# Eval metrics that say how well each run does its own task.
-NATIVE = {'mlm': ('mlm_accuracy',), 'electra': ('disc_accuracy', 'mlm_accuracy'),
-          'rts': ('detection_accuracy',), 'mcl': ('rtd_accuracy', 'mlm_accuracy')}
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = lineup.RUNS  # label -> config spec; the first sets the budget
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Root: WORKDIR/<objective> per run.')
-_BUDGET = flags.DEFINE_integer('budget_steps', 200, 'Steps of the MLM run; sets the FLOP budget.')
-_OBJECTIVES = flags.DEFINE_list('objectives', list(OBJECTIVES), 'Objectives to compare.')
-_PROBE_STEPS = flags.DEFINE_integer('probe_steps', 300, 'Adam steps of every probe head.')
-_PROBE_EVAL = flags.DEFINE_integer('probe_eval_batches', 0, 'Probe validation batches; 0: all.')
-_TINY = flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes (2 x 64): a smoke test.')
+FLAGS = flags.FLAGS
 
 
-def _copy_section(dst, src) -> None:
-  for key, value in src.items():
-    dst[key] = value
+def define_flags() -> None:
+  """Defined when run as a command only, so tests can import this module beside others that
+  define --workdir."""
+  flags.DEFINE_string('workdir', None, 'Root: WORKDIR/<label> per run.')
+  flags.DEFINE_integer('budget_steps', 200, 'Steps of the first run; sets the FLOP budget.')
+  flags.DEFINE_list('objectives', list(RUNS), 'Labels of configs/shootout.py to run.')
+  flags.DEFINE_integer('probe_steps', 300, 'Adam steps of every probe head.')
+  flags.DEFINE_integer('probe_eval_batches', 0, 'Probe validation batches; 0: all.')
+  flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes (2 x 64): a smoke test.')
+
+# The encoder every run gets from the reference config (ELECTRA-style runs: the discriminator,
+# with embeddings as wide as it, so no projection).
+MODEL_KEYS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions',
+              'dropout_rate', 'attention_dropout_rate')
 
 
-def run_config(objective: str, vocab_path: str, steps: int, tiny: bool = False,
+def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
+  """The first run's config (or the smoke config): its encoder, data and loop for every run."""
+  return config_lib.load_config_file(lineup.TINY_REFERENCE if tiny else next(iter(RUNS.values())),
+                                     REPO)
+
+
+def run_config(label: str, vocab_path: str, steps: int, tiny: bool = False,
                peak_flops: float = 0.0) -> ml_collections.ConfigDict:
-  """The objective's own config with the reference encoder size, data and loop settings."""
-  ref = (smoke if tiny else demo).get_config()
-  if objective == 'mlm':
-    c = ref
-  elif objective == 'rts':
-    c = substitution.get_config(f'objective=rts{",tiny" if tiny else ""}')
-  elif objective in ('electra', 'mcl'):
-    c = (electra if objective == 'electra' else mcl).get_config('size=small')
-    for key in ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim',
-                'max_positions', 'dropout_rate', 'attention_dropout_rate'):
-      c.model[key] = ref.model[key]
-    c.model.embedding_size = ref.model.hidden_size  # no projection: the encoder is the reference
-    for section in ('data', 'train', 'eval', 'checkpoint'):
-      _copy_section(c[section], ref[section])
-    c.objective.max_predictions = int((c.objective.mask_rate + 0.005) * c.data.seq_len)
-  else:
-    raise ValueError(f'--objectives: {objective!r} is not one of {OBJECTIVES}')
+  """LABEL's own config (its objective and model family) with the reference encoder size,
+  data and loop settings."""
+  if label not in RUNS:
+    raise ValueError(f'--objectives: {label!r} is not one of {list(RUNS)}')
+  ref = reference_config(tiny)
+  c = config_lib.load_config_file(RUNS[label], REPO)
+  for key in MODEL_KEYS:
+    c.model[key] = ref.model[key]
+  c.model.embedding_size = ref.model.hidden_size
+  for section in ('data', 'train', 'eval', 'checkpoint'):
+    for key, value in ref[section].items():
+      c[section][key] = value
   c.data.vocab_path = vocab_path
   c.train.steps = steps
   c.train.warmup_steps = max(1, round(0.1 * steps))
@@ -79,64 +83,22 @@ def run_config(objective: str, vocab_path: str, steps: int, tiny: bool = False,
   return c
 
 
-def _electra_parts(m, seq_len: int, predictions: int) -> tuple[float, float]:
-  """Training FLOPs per token of ELECTRA's generator and of its discriminator (one pass each)."""
-  from mlm_jax.models import electra as electra_model  # pylint: disable=g-import-not-at-top
-  e, g, n = electra_model.embedding_size(m), electra_model.generator_config(m), m.num_layers
-
-  def encoder(d, f):
-    project = e * d if e != d else 0
-    return 6 * (n * (4 * d * d + 2 * d * f) + project) + 12 * n * d * seq_len
-
-  gen = (encoder(g.hidden_size, g.mlp_dim)
-         + 6 * (g.hidden_size * e + e * m.vocab_size) * predictions / seq_len)
-  disc = encoder(m.hidden_size, m.mlp_dim) + 6 * (m.hidden_size * m.hidden_size + m.hidden_size)
-  return gen, disc
-
-
-def mcl_passes(courses: str) -> tuple[int, int]:
-  """(generator passes, discriminator passes) per step of objectives/mcl.py's courses."""
-  from mlm_jax.objectives import mcl as mcl_objective  # pylint: disable=g-import-not-at-top
-  c = set(mcl_objective.parse_courses(courses))
-  gen = int(bool(c & {'rtd', 'gc', 'dc'})) + int(bool(c & {'gc', 'dc'})) + int('itd' in c)
-  disc = int(bool(c & {'rtd', 'gc', 'dc'})) + int('dc' in c) + int('std' in c) + int('itd' in c)
-  return gen, disc
-
-
 def flops_per_token(config) -> float:
-  """Training FLOPs per token (forward + backward = 6 x multiply-adds of every weight use, plus
-  12 x layers x width x seq_len for attention):
-    mlm      metrics.model_flops_per_token (encoder + MLM head at max_predictions slots);
-    electra  metrics.model_flops_per_token (generator + discriminator, = _electra_parts' sum);
-    rts      metrics.model_flops_per_token (encoder + detection head at every token,
-             6 x (d^2 + d); no vocabulary projection);
-    mcl      n_gen x generator + n_disc x discriminator, the passes its courses run per step
-             (all five: 3 generator, 4 discriminator passes).
-  """
-  from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
-  m, o, seq_len = config.model, config.objective, config.data.seq_len
-  if o.name in ('mlm', 'electra', 'rts'):
-    return metrics.model_flops_per_token(m, seq_len, o.max_predictions)
-  if o.name == 'mcl':
-    gen, disc = _electra_parts(m, seq_len, o.max_predictions)
-    n_gen, n_disc = mcl_passes(o.mcl_courses)
-    return n_gen * gen + n_disc * disc
-  raise ValueError(f'no FLOPs formula for objective {o.name!r}')
+  """Training FLOPs per token: every pass the objective runs (objectives.flops_per_token)."""
+  return objectives.flops_per_token(config)
 
 
-def equal_compute_steps(budget_steps: int, per_token: dict[str, float]) -> dict[str, int]:
-  """Steps per objective spending the MLM run's FLOPs (same batch and length for all)."""
-  ref = per_token['mlm']
+def equal_compute_steps(budget_steps: int, per_token: dict[str, float],
+                        reference: str) -> dict[str, int]:
+  """Steps per run spending the REFERENCE run's FLOPs (same batch and length for all)."""
+  ref = per_token[reference]
   return {k: max(1, round(budget_steps * ref / v)) for k, v in per_token.items()}
 
 
-def native_metrics(objective: str, eval_values: dict) -> str:
-  parts = []
-  for key in NATIVE[objective]:
-    if key in eval_values:
-      name = 'gen ' + key if key == 'mlm_accuracy' and objective != 'mlm' else key
-      parts.append(f'{name} {eval_values[key]:.3f}')
-  return ', '.join(parts) or '-'
+def native_metrics(config, eval_values: dict) -> str:
+  """The run's own headline metric (as its objective declares it)."""
+  key = objectives.objective(config.objective).headline(config.objective)
+  return f'{key} {eval_values[key]:.3f}' if key in eval_values else '-'
 
 
 def table(rows: list[dict]) -> str:
@@ -203,43 +165,44 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=g-import-not-at-top
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
-  from mlm_jax import metrics, models, probe, state  # pylint: disable=g-import-not-at-top
+  from mlm_jax import metrics, probe, state  # pylint: disable=g-import-not-at-top
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
-  root, tiny = _WORKDIR.value, _TINY.value
+  root, tiny = FLAGS.workdir, FLAGS.tiny
   if not root:
     sys.exit('error: --workdir is required')
-  objectives = [o.strip() for o in _OBJECTIVES.value]
-  bad = [o for o in objectives if o not in OBJECTIVES]
+  labels = [o.strip() for o in FLAGS.objectives]
+  bad = [o for o in labels if o not in RUNS]
   if bad:
-    sys.exit(f'error: --objectives: {",".join(bad)} not in {",".join(OBJECTIVES)}')
+    sys.exit(f'error: --objectives: {",".join(bad)} not in {",".join(RUNS)}')
   os.makedirs(root, exist_ok=True)
+  first = next(iter(RUNS))  # sets the FLOP budget, and its encoder is the random reference
 
   # One vocabulary for every run, trained once on the reference config's corpus.
-  ref = (smoke if tiny else demo).get_config()
+  ref = reference_config(tiny)
   vocab_path = pipeline.resolve_vocab(ref.data, os.path.join(root, 'vocab')).path
   peak = metrics.measure_peak_flops() if not tiny else 1e11  # one MFU yardstick for all runs
 
-  probe_configs = {o: run_config(o, vocab_path, 1, tiny, peak) for o in set(objectives) | {'mlm'}}
+  probe_configs = {o: run_config(o, vocab_path, 1, tiny, peak) for o in set(labels) | {first}}
   per_token = {o: flops_per_token(c) for o, c in probe_configs.items()}
-  steps = equal_compute_steps(_BUDGET.value, per_token)
+  steps = equal_compute_steps(FLAGS.budget_steps, per_token, first)
   tokens_per_step = ref.train.batch_size * ref.data.seq_len
-  for o in objectives:
+  for o in labels:
     print(f'{o}: {per_token[o] / 1e6:.2f} MFLOP/token -> {steps[o]} steps', flush=True)
 
   runs = {}
-  for o in objectives:
+  for o in labels:
     runs[o] = train_or_reuse(o, run_config(o, vocab_path, steps[o], tiny, peak),
                              os.path.join(root, o))
 
-  spec = probe.ProbeSpec(steps=_PROBE_STEPS.value, batch_size=ref.train.batch_size,
+  spec = probe.ProbeSpec(steps=FLAGS.probe_steps, batch_size=ref.train.batch_size,
                          max_predictions=ref.objective.max_predictions,
-                         eval_batches=_PROBE_EVAL.value, seed=ref.seed)
+                         eval_batches=FLAGS.probe_eval_batches, seed=ref.seed)
   rows = []
   # Reference: the same probe on a randomly initialised encoder (what the probe gets for free).
-  mlm_cfg = probe_configs['mlm']
+  mlm_cfg = probe_configs[first]
   random_params = nn.meta.unbox(state.init_variables(
-      models.MODELS['bert'](mlm_cfg.model), ref.data.seq_len, jax.random.key(ref.seed)))
+      models.build(mlm_cfg.model), ref.data.seq_len, jax.random.key(ref.seed)))
   source = pipeline.build_source(mlm_cfg.data, os.path.join(root, 'vocab'))
   print('== probe: random-init encoder', flush=True)
   rand = probe_or_reuse(
@@ -248,17 +211,18 @@ def main(argv):
   rows.append(dict(name='none (random init)', steps=0, flops=0.0, wall_s=0.0,
                    probe_accuracy=rand['probe_accuracy'], probe_loss=rand['probe_loss'],
                    native=f'probe baseline (most frequent) {rand["probe_baseline_accuracy"]:.3f}'))
-  for o in objectives:
+  for o in labels:
     print(f'== probe: {o}', flush=True)
     result = probe_or_reuse(lambda o=o: probe.probe_workdir(os.path.join(root, o), spec),
                             os.path.join(root, o, 'probe.json'), spec, runs[o]['config'])
-    rows.append(dict(name=f'{o} ({DOWNSTREAM[o]})', steps=steps[o],
+    downstream = models.family(probe_configs[o].model).downstream
+    rows.append(dict(name=f'{o} ({downstream})', steps=steps[o],
                      flops=per_token[o] * tokens_per_step * steps[o], wall_s=runs[o]['wall_s'],
                      probe_accuracy=result['probe_accuracy'], probe_loss=result['probe_loss'],
-                     native=native_metrics(o, runs[o]['eval'])))
+                     native=native_metrics(probe_configs[o], runs[o]['eval'])))
 
   md = table(rows)
-  note = (f'\nMLM budget {_BUDGET.value} steps x {tokens_per_step} tokens; probe: '
+  note = (f'\nMLM budget {FLAGS.budget_steps} steps x {tokens_per_step} tokens; probe: '
           f'{spec.steps} Adam steps (lr {spec.learning_rate}) of LayerNorm + Dense(vocab) on the '
           f'frozen encoder, {spec.mask_rate:.0%} of tokens [MASK]ed, held-out accuracy on '
           f'{rand["probe_predictions"]} masked validation tokens ({spec.eval_passes} passes over '
@@ -269,4 +233,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -7,7 +7,7 @@ import seqio
 import tensorflow as tf
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.objectives.masking import SpecialTokens
+from mlm_jax.tokens import SpecialTokens
 
 
 def load_tokenizer(path: str, key: str = 'init_from.hf_dir'):

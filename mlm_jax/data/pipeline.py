@@ -8,9 +8,10 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from mlm_jax.config_lib import ConfigError, parse_mixture, split_patterns
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.data.checks import parse_mixture, split_patterns
 from mlm_jax.data import builtin_corpus, prepared, tasks, vocab, vocab_builder, workdir_vocab
-from mlm_jax.objectives.masking import SpecialTokens
+from mlm_jax.tokens import SpecialTokens
 
 RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
           'targets_positions': 'positions'}

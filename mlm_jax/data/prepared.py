@@ -72,31 +72,3 @@ def check(manifest: dict, prepared_dir: str, vocab_path: str, seq_len: int) -> d
       if not os.path.isfile(f) and '://' not in f:
         raise ConfigError(f'data.prepared_dir: shard {f} listed in {MANIFEST} is missing')
   return files
-
-
-def prepare(data_cfg, workdir: str, out_dir: str, num_shards: int) -> dict:
-  """Tokenizes and packs both splits of the configured source into OUT_DIR; the manifest is
-  written last, so its presence marks a complete corpus."""
-  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top  (pipeline imports us)
-  d = data_cfg
-  if d.task == 'prepared':
-    raise ConfigError('data.task=prepared: prepare from the original source')
-  source = pipeline.build_source(d, workdir)
-  os.makedirs(out_dir, exist_ok=True)
-  stale = os.path.join(out_dir, MANIFEST)
-  if os.path.exists(stale):  # rewriting shards: the old manifest no longer describes them
-    os.remove(stale)
-  path = source.vocab_path
-  manifest = {'seq_len': d.seq_len, 'packing': d.packing, 'min_doc_words': d.min_doc_words,
-              'vocab_path': os.path.abspath(path) if os.path.exists(path) else path,
-              'vocab_sha256': vocab_lib.fingerprint(path),
-              'source': {k: d[k] for k in ('task', 'format', 'train_files', 'validation_files',
-                                           'tfds_name', 'mixture')},
-              'splits': {}}
-  for split in ('train', 'validation'):
-    info = write_split(pipeline.unbatched_rows(source, split, d.seq_len), out_dir, split,
-                       num_shards)
-    info['documents'] = sum(1 for _ in pipeline.documents(d, workdir, split))
-    manifest['splits'][split] = info
-  write_manifest(out_dir, manifest)
-  return manifest

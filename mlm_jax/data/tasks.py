@@ -15,7 +15,7 @@ import seqio
 import tensorflow as tf
 
 from mlm_jax.data import packing, readers
-from mlm_jax.objectives.masking import SpecialTokens
+from mlm_jax.tokens import SpecialTokens
 
 FEATURE = packing.FEATURE
 

@@ -14,7 +14,7 @@ import seqio
 import sentencepiece as spm
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.objectives.masking import SpecialTokens
+from mlm_jax.tokens import SpecialTokens
 
 SPECIAL_PIECES = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 WORD_START = '\u2581'  # SentencePiece's word-boundary marker

@@ -4,9 +4,6 @@ import numpy as np
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import hf_names
 
-HF_CLASSES = {'bert': ('BertForMaskedLM', 'bert')}
-
-
 def unstack_layers(params: dict, num_layers: int) -> dict:
   """Scanned encoder (encoder/layers/... with a leading layer axis) -> layers_{i}."""
   enc = params['encoder']
@@ -14,30 +11,30 @@ def unstack_layers(params: dict, num_layers: int) -> dict:
     return params
   rest = {k: v for k, v in enc.items() if k != 'layers'}
   for i in range(num_layers):
-    rest[f'layers_{i}'] = _map(lambda x, i=i: x[i], enc['layers'])
+    rest[f'layers_{i}'] = map_tree(lambda x, i=i: x[i], enc['layers'])
   return {**params, 'encoder': rest}
 
 
 def stack_layers(params: dict, num_layers: int) -> dict:
   enc = dict(params['encoder'])
   layers = [enc.pop(f'layers_{i}') for i in range(num_layers)]
-  enc['layers'] = _map(lambda *xs: np.stack(xs), *layers)
+  enc['layers'] = map_tree(lambda *xs: np.stack(xs), *layers)
   return {**params, 'encoder': enc}
 
 
-def _map(fn, *trees):
+def map_tree(fn, *trees):
   if isinstance(trees[0], dict):
-    return {k: _map(fn, *(t[k] for t in trees)) for k in trees[0]}
+    return {k: map_tree(fn, *(t[k] for t in trees)) for k in trees[0]}
   return fn(*trees)
 
 
-def _get(tree: dict, path: str):
+def get_path(tree: dict, path: str):
   for part in path.split('/'):
     tree = tree[part]
   return tree
 
 
-def _set(tree: dict, path: str, value) -> None:
+def set_path(tree: dict, path: str, value) -> None:
   *parents, leaf = path.split('/')
   for part in parents:
     tree = tree.setdefault(part, {})
@@ -46,18 +43,16 @@ def _set(tree: dict, path: str, value) -> None:
 
 def check_exportable(model_cfg) -> None:
   """Refuses, in one line, options Hugging Face's BertForMaskedLM cannot represent."""
-  if model_cfg.name not in HF_CLASSES:
-    raise ConfigError(f'model.name={model_cfg.name!r} has no Hugging Face export')
   if model_cfg.pre_layer_norm:
     raise ConfigError('model.pre_layer_norm=True has no equivalent in BertForMaskedLM (post-LN)')
 
 
 def to_hf_state_dict(params: dict, model_cfg) -> dict[str, np.ndarray]:
   check_exportable(model_cfg)
-  params = unstack_layers(_map(np.asarray, params), model_cfg.num_layers)
+  params = unstack_layers(map_tree(np.asarray, params), model_cfg.num_layers)
   out = {}
   for hf, ours, kind in hf_names.table(model_cfg):
-    out[hf] = np.ascontiguousarray(hf_names.to_hf(kind, _get(params, ours)), np.float32)
+    out[hf] = np.ascontiguousarray(hf_names.to_hf(kind, get_path(params, ours)), np.float32)
   if not model_cfg.type_vocab_size:  # HF always adds a type embedding: make it zero
     out[hf_names.TOKEN_TYPE[0][0]] = np.zeros((1, model_cfg.hidden_size), np.float32)
   for name, source in hf_names.TIED_ON_EXPORT.items():
@@ -78,13 +73,13 @@ def from_hf_state_dict(state_dict: dict, model_cfg, expected: dict | None = None
       if expected is None:
         raise ConfigError(f'Hugging Face checkpoint has no tensor {hf}')
       missing.append(hf)
-      _set(params, ours, np.asarray(_get(expected, ours)))
+      set_path(params, ours, np.asarray(get_path(expected, ours)))
       continue
     value = hf_names.to_ours(kind, np.asarray(state_dict[hf], np.float32), model_cfg.num_heads)
-    if expected is not None and value.shape != np.shape(_get(expected, ours)):
+    if expected is not None and value.shape != np.shape(get_path(expected, ours)):
       raise ConfigError(f'tensor {hf}: shape {value.shape} in the checkpoint, '
-                        f'{np.shape(_get(expected, ours))} in the model')
-    _set(params, ours, value)
+                        f'{np.shape(get_path(expected, ours))} in the model')
+    set_path(params, ours, value)
   if model_cfg.scan_layers:
     params = stack_layers(params, model_cfg.num_layers)
   return params, missing

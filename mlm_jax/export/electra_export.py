@@ -10,8 +10,10 @@ import os
 import numpy as np
 from safetensors.numpy import save_file
 
+from mlm_jax import checkpointing
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.export import convert, hf_names
+from mlm_jax.data import workdir_vocab
+from mlm_jax.export import convert, hf_names, tokenizer
 from mlm_jax.models import electra as electra_model
 
 PROJECT = [('electra.embeddings_project.weight', 'embeddings_project/kernel', 'linear'),
@@ -46,7 +48,7 @@ def to_hf_state_dicts(params: dict, model_cfg) -> dict[str, dict[str, np.ndarray
   """{'discriminator': state dict, 'generator': state dict (with the tied decoder weight)}."""
   if model_cfg.pre_layer_norm:
     raise ConfigError('model.pre_layer_norm=True has no equivalent in Hugging Face ELECTRA (post-LN)')
-  params = convert._map(np.asarray, params)  # pylint: disable=protected-access
+  params = convert.map_tree(np.asarray, params)
   out = {}
   for part in PARTS:
     cfg = part_config(model_cfg, part)
@@ -54,7 +56,7 @@ def to_hf_state_dicts(params: dict, model_cfg) -> dict[str, dict[str, np.ndarray
     rows = hf_names.table(cfg, 'electra')[:-len(GEN_HEAD)]
     rows += PROJECT if 'embeddings_project' in view else []
     rows += DISC_HEAD if part == 'discriminator' else GEN_HEAD
-    sd = {hf: np.ascontiguousarray(hf_names.to_hf(kind, convert._get(view, ours)), np.float32)  # pylint: disable=protected-access
+    sd = {hf: np.ascontiguousarray(hf_names.to_hf(kind, convert.get_path(view, ours)), np.float32)
           for hf, ours, kind in rows}
     if not cfg.type_vocab_size:  # HF always has a type embedding: make it zero
       sd['electra.embeddings.token_type_embeddings.weight'] = np.zeros(
@@ -89,9 +91,8 @@ def hf_configs(model_cfg, special: dict) -> dict[str, dict]:
 
 def export(config, workdir: str, out: str, step: int | None = None) -> int:
   """Writes OUT/discriminator and OUT/generator; returns the exported step."""
-  from mlm_jax.export import hf_export, tokenizer  # pylint: disable=g-import-not-at-top
-  params, step = hf_export.restore_params(config, workdir, step)
-  tok, tokens = tokenizer.for_vocab(hf_export.vocab_path(config, workdir))
+  params, step = checkpointing.restore_params(config, workdir, step)
+  tok, tokens = tokenizer.for_vocab(workdir_vocab.run_vocab_path(config, workdir))
   state_dicts = to_hf_state_dicts(params, config.model)
   configs = hf_configs(config.model, {'pad': tokens.pad})
   for part in PARTS:

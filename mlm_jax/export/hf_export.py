@@ -1,12 +1,13 @@
-"""Export a training workdir to a directory that transformers loads with no extra code."""
+"""Export a training workdir to a directory that transformers loads with no extra code: the
+run's model family says how (models/family.py `hf`); BERT's writer lives here."""
 import json
 import os
 
 import numpy as np
 from safetensors.numpy import save_file
 
-from mlm_jax.checkpointing import restore_params  # noqa: F401  (re-exported)
-from mlm_jax.config_lib import load_run_config  # noqa: F401  (re-exported)
+from mlm_jax import checkpointing, models
+from mlm_jax.config_lib import ConfigError, load_run_config
 from mlm_jax.data import workdir_vocab
 from mlm_jax.export import convert, tokenizer
 
@@ -16,13 +17,19 @@ def vocab_path(config, workdir: str) -> str:
 
 
 def export(workdir: str, out: str, step: int | None = None) -> int:
-  """Writes config.json, model.safetensors and tokenizer files to OUT; returns the step."""
+  """Writes WORKDIR's checkpoint (latest, or STEP) as its family's transformers classes to
+  OUT; returns the exported step."""
   config = load_run_config(workdir)
-  if config.model.name == 'electra':  # two models: OUT/discriminator and OUT/generator
-    from mlm_jax.export import electra_export  # pylint: disable=g-import-not-at-top
-    return electra_export.export(config, workdir, out, step)
+  family = models.family(config.model)
+  if family.hf is None:
+    raise ConfigError(f'model.name={config.model.name!r} has no Hugging Face export')
+  return family.hf.export(config, workdir, out, step)
+
+
+def export_bert(config, workdir: str, out: str, step: int | None = None) -> int:
+  """config.json, model.safetensors (BertForMaskedLM) and tokenizer files in OUT."""
   convert.check_exportable(config.model)
-  params, step = restore_params(config, workdir, step)
+  params, step = checkpointing.restore_params(config, workdir, step)
   tok, tokens = tokenizer.for_vocab(vocab_path(config, workdir))
   tensors = convert.to_hf_state_dict(params, config.model)
   del tensors['cls.predictions.decoder.weight']  # tied: transformers re-ties it on load

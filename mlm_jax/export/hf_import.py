@@ -7,9 +7,9 @@ import numpy as np
 from absl import logging
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.export import convert
+from mlm_jax.export import convert, hf_names
 
-FAMILIES = ('bert', 'roberta', 'electra')
+FAMILIES = hf_names.IMPORTABLE_MODEL_TYPES
 
 
 def read_config(hf_dir: str) -> dict:

@@ -68,6 +68,9 @@ HEADS = {
 }
 
 
+IMPORTABLE_MODEL_TYPES = tuple(HEADS)  # Hugging Face config.json model_type values we read
+
+
 def table(model_cfg, family: str = 'bert') -> list[tuple[str, str, str]]:
   prefix, head = HEADS[family]
   rows = EMBEDDINGS + (TOKEN_TYPE if model_cfg.type_vocab_size else [])

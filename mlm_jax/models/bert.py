@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from mlm_jax.models import encoder, layers
+from mlm_jax.models import encoder, family, layers
 
 
 class MlmHead(nn.Module):
@@ -31,14 +31,17 @@ class BertForMaskedLM(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True):
-    """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V)."""
+               token_type_ids_BL=None, deterministic: bool = True, head: bool = True):
+    """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V);
+    with head=False only hidden_BLD (the MLM head's parameters are not needed)."""
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
     x_BLD = emb(input_ids_BL, positions_BL, token_type_ids_BL)
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, layers.attention_mask(segment_ids_BL))
+    if not head:
+      return hidden_BLD
     if masked_positions_BP is None:
       gathered = hidden_BLD
     else:  # project to the vocabulary only where there is something to predict
@@ -46,6 +49,31 @@ class BertForMaskedLM(nn.Module):
     logits = MlmHead(c, name='mlm_head')(gathered, emb)
     return hidden_BLD, logits
 
+  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
+             deterministic: bool = True):
+    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
+                deterministic, head=False)
+
 
 def count_params(params) -> int:
   return sum(x.size for x in jax.tree.leaves(params))
+
+
+def encoder_params(model_cfg, params: dict) -> dict:
+  """The downstream encoder's parameters: embeddings and the layer stack (no MLM head)."""
+  del model_cfg
+  return {k: params[k] for k in ('embeddings', 'encoder')}
+
+
+def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
+  """Forward FLOPs per token: the encoder, and the MLM head per predicted position (dense
+  transform + tied projection onto the vocabulary)."""
+  d = model_cfg.hidden_size
+  return {'encoder': encoder.forward_flops_per_token(model_cfg, seq_len),
+          'mlm_head_per_prediction': 2 * (d * d + d * model_cfg.vocab_size)}
+
+
+FAMILY = family.ModelFamily(
+    module=BertForMaskedLM, encoder_params=encoder_params, pass_flops=pass_flops,
+    validate=lambda model_cfg: None, downstream='BERT encoder', provides=(family.MASKED_LM,),
+    hf=family.HfExport(classes=('BertForMaskedLM',), writer='mlm_jax.export.hf_export:export_bert'))

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from mlm_jax.models import bert, encoder, layers
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.models import bert, encoder, family, layers
 
 
 def _copy(cfg, **changes) -> ml_collections.ConfigDict:
@@ -140,23 +141,24 @@ class Discriminator(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLE, mask_B1LL):
+  def __call__(self, x_BLE, mask_B1LL, head: bool = True):
     c = self.cfg
     x_BLD = _project(c, embedding_size(c), 'embeddings_project')(x_BLE)
     hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(x_BLD, mask_B1LL)
-    return DiscriminatorHead(c, name='head')(hidden_BLD)
+    return DiscriminatorHead(c, name='head')(hidden_BLD) if head else hidden_BLD
 
 
 class ElectraForPreTraining(nn.Module):
   """branch='generator' -> MLM logits (B, P, V) at masked_positions_BP (or (B, L, V));
-  branch='discriminator' -> replaced-token logits (B, L); branch='both' -> (both)."""
+  branch='discriminator' -> replaced-token logits (B, L); branch='both' -> (both);
+  branch='encode' -> the discriminator's hidden states (B, L, D), the downstream encoder."""
   cfg: Any
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
                token_type_ids_BL=None, deterministic: bool = True, branch: str = 'both'):
     c = self.cfg
-    if branch not in ('generator', 'discriminator', 'both'):
+    if branch not in ('generator', 'discriminator', 'both', 'encode'):
       raise ValueError(f'branch={branch!r}')
     if c.embedding_sharing not in ('tied', 'gdes'):
       raise ValueError(f'model.embedding_sharing={c.embedding_sharing!r} must be tied or gdes')
@@ -168,7 +170,7 @@ class ElectraForPreTraining(nn.Module):
       x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       out.append(Generator(generator_config(c), deterministic, name='generator')(
           x_BLE, mask_B1LL, masked_positions_BP, emb))
-    if branch in ('discriminator', 'both'):
+    if branch in ('discriminator', 'both', 'encode'):
       if c.embedding_sharing == 'gdes':
         disc_emb = ElectraEmbeddings(emb_cfg, deterministic, gdes_delta=True,
                                      name='disc_embeddings')
@@ -176,5 +178,55 @@ class ElectraForPreTraining(nn.Module):
       else:
         x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
-      out.append(Discriminator(c, deterministic, name='discriminator')(x_BLE, mask_B1LL))
+      out.append(Discriminator(c, deterministic, name='discriminator')(
+          x_BLE, mask_B1LL, head=branch != 'encode'))
     return tuple(out) if branch == 'both' else out[0]
+
+  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
+             deterministic: bool = True):
+    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
+                deterministic, branch='encode')
+
+
+def encoder_params(model_cfg, params: dict) -> dict:
+  """The discriminator and the embeddings it reads (GDES: the shared table and its delta)."""
+  out = {'embeddings': params['embeddings'],
+         'discriminator': {k: v for k, v in params['discriminator'].items() if k != 'head'}}
+  if model_cfg.embedding_sharing == 'gdes':
+    out['disc_embeddings'] = params['disc_embeddings']
+  return out
+
+
+def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
+  """Forward FLOPs per token of one generator and one discriminator pass: each encoder with
+  its embedding projection; the generator's MLM head (hidden -> embedding -> vocabulary) per
+  predicted position; the discriminator's head (hidden -> hidden -> 1) at every token."""
+  e, g, d = embedding_size(model_cfg), generator_config(model_cfg), model_cfg.hidden_size
+  return {
+      'generator': encoder.forward_flops_per_token(g, seq_len, e),
+      'generator_head_per_prediction': 2 * (g.hidden_size * e + e * model_cfg.vocab_size),
+      'discriminator': encoder.forward_flops_per_token(model_cfg, seq_len, e),
+      'discriminator_head': 2 * (d * d + d),
+  }
+
+
+def validate(model_cfg) -> None:
+  m = model_cfg
+  if m.embedding_sharing not in ('tied', 'gdes'):
+    raise ConfigError(f'model.embedding_sharing={m.embedding_sharing!r} must be tied or gdes')
+  if not 0 < m.generator_size_fraction <= 1:
+    raise ConfigError(f'model.generator_size_fraction={m.generator_size_fraction} must be in '
+                      '(0, 1]')
+  if m.embedding_size < 0:
+    raise ConfigError(f'model.embedding_size={m.embedding_size} must be >= 0')
+  try:
+    generator_config(m)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+FAMILY = family.ModelFamily(
+    module=ElectraForPreTraining, encoder_params=encoder_params, pass_flops=pass_flops,
+    validate=validate, downstream='discriminator', provides=(family.GENERATOR_DISCRIMINATOR,),
+    hf=family.HfExport(classes=('ElectraForPreTraining', 'ElectraForMaskedLM'),
+                       writer='mlm_jax.export.electra_export:export'))

@@ -66,3 +66,13 @@ class Encoder(nn.Module):
     if c.pre_layer_norm:
       x_BLD = layers.layer_norm(c.layer_norm_eps, 'final_norm')(x_BLD).astype(x_BLD.dtype)
     return x_BLD
+
+
+def forward_flops_per_token(cfg, seq_len: int, width_in: int | None = None) -> float:
+  """Forward FLOPs per token of the layer stack (2 per multiply-add): the projections and MLP
+  of every layer, attention scores and values over SEQ_LEN keys, plus an input projection
+  from WIDTH_IN when it differs from the stack's width (ELECTRA's embeddings_project)."""
+  d, f, n = cfg.hidden_size, cfg.mlp_dim, cfg.num_layers
+  per_layer = 4 * d * d + 2 * d * f
+  project = width_in * d if width_in and width_in != d else 0
+  return 2 * (n * per_layer + project) + 4 * n * d * seq_len

@@ -6,6 +6,7 @@ its config files) branches on its name: training, probes, fine-tuning, soups, ex
 accounting reach it through these fields.
 """
 import dataclasses
+import importlib
 from typing import Any, Callable
 
 import jax
@@ -13,12 +14,25 @@ from flax import linen as nn
 
 Cfg = Any  # the config's `model` section (ml_collections.ConfigDict)
 
+# Model interfaces: what an objective needs of a module; each family lists those it provides.
+# Pairing by interface, not by name, lets a new family work with every objective that fits it.
+MASKED_LM = 'masked_lm'  # __call__(ids, seg, pos, masked_positions) -> (hidden, logits (B, P, V))
+TOKEN_DETECTOR = 'token_detector'  # __call__(ids, seg, pos) -> (hidden, one logit per token)
+GENERATOR_DISCRIMINATOR = 'generator_discriminator'  # __call__(..., branch=generator|discriminator)
+
 
 @dataclasses.dataclass(frozen=True)
 class HfExport:
-  """How a family's checkpoints become Hugging Face directories (transformers classes)."""
+  """How a family's checkpoints become Hugging Face directories (transformers classes).
+
+  WRITER is 'module:function', (run config, workdir, out, step) -> exported step; named, not
+  imported, so the torch-free model code never imports export/ (which imports models)."""
   classes: tuple[str, ...]  # what transformers loads, e.g. ('BertForMaskedLM',)
-  export: Callable[[Any, str, str, int | None], int]  # (run config, workdir, out, step) -> step
+  writer: str
+
+  def export(self, config, workdir: str, out: str, step: int | None) -> int:
+    module, _, function = self.writer.partition(':')
+    return getattr(importlib.import_module(module), function)(config, workdir, out, step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +50,7 @@ class ModelFamily:
   pass_flops: Callable[[Cfg, int], dict[str, float]]
   validate: Callable[[Cfg], None]
   downstream: str  # what `encode` is, for reports: 'BERT encoder', 'discriminator', ...
+  provides: tuple[str, ...] = ()  # model interfaces objectives need (objectives/objective.py)
   hf: HfExport | None = None
 
 

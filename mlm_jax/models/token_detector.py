@@ -7,7 +7,7 @@ from typing import Any
 
 from flax import linen as nn
 
-from mlm_jax.models import encoder, layers
+from mlm_jax.models import bert, encoder, family, layers
 from mlm_jax.models.electra import DiscriminatorHead
 
 
@@ -18,7 +18,7 @@ class BertTokenDetector(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True):
+               token_type_ids_BL=None, deterministic: bool = True, head: bool = True):
     del masked_positions_BP
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
@@ -26,9 +26,29 @@ class BertTokenDetector(nn.Module):
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, layers.attention_mask(segment_ids_BL))
+    if not head:
+      return hidden_BLD
     return hidden_BLD, DiscriminatorHead(c, name='detection_head')(hidden_BLD)
+
+  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
+             deterministic: bool = True):
+    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
+                deterministic, head=False)
 
 
 def token_embeddings(params):
   """The (V, D) token embedding table of a BERT-family parameter tree (both models here)."""
   return params['embeddings']['word_embeddings']['embedding']
+
+
+def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
+  """Forward FLOPs per token: the encoder and the per-token detection head (d -> d -> 1)."""
+  d = model_cfg.hidden_size
+  return {'encoder': encoder.forward_flops_per_token(model_cfg, seq_len),
+          'detection_head': 2 * (d * d + d)}
+
+
+FAMILY = family.ModelFamily(
+    module=BertTokenDetector, encoder_params=bert.encoder_params, pass_flops=pass_flops,
+    validate=lambda model_cfg: None, downstream='token-detector encoder',
+    provides=(family.TOKEN_DETECTOR,))

@@ -1,11 +1,58 @@
-"""Loss factories. OBJECTIVES maps config.objective.name to make_loss(model, cfg, tokens, ...)."""
+"""Loss factories. OBJECTIVES maps config.objective.name to its declaration
+(objectives/objective.py): the one place that names the objectives."""
+from mlm_jax import models
+from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import electra, mcl, mlm, substitution
+from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
-OBJECTIVES = {
-    'mlm': mlm.make_loss,
-    'electra': electra.make_loss,
-    'mcl': mcl.make_loss,
-    'rts': substitution.make_rts_loss,
-    'crts': substitution.make_crts_loss,
-    'slm': substitution.make_slm_loss,
+OBJECTIVES: dict[str, Objective] = {
+    'mlm': mlm.OBJECTIVE,
+    'electra': electra.OBJECTIVE,
+    'mcl': mcl.OBJECTIVE,
+    'rts': substitution.RTS,
+    'crts': substitution.CRTS,
+    'slm': substitution.SLM,
 }
+
+
+def objective(objective_cfg) -> Objective:
+  if objective_cfg.name not in OBJECTIVES:
+    raise ConfigError(f'objective.name={objective_cfg.name!r} is not one of {list(OBJECTIVES)}')
+  return OBJECTIVES[objective_cfg.name]
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def validate(objective_cfg, model_cfg, seq_len: int) -> None:
+  """Masking keys every objective shares, the model pairing, then the objective's own checks."""
+  o = objective_cfg
+  obj = objective(o)
+  fitting = [name for name, fam in models.MODELS.items() if obj.needs in fam.provides]
+  _require(obj.needs in models.family(model_cfg).provides,
+           f'objective.name={o.name!r} needs a {obj.needs} model (model.name in {fitting}), '
+           f'not model.name={model_cfg.name!r}')
+  _require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
+  _require(o.max_predictions > 0, f'objective.max_predictions={o.max_predictions} must be positive')
+  _require(o.max_predictions <= seq_len,
+           f'objective.max_predictions={o.max_predictions} exceeds data.seq_len={seq_len}')
+  for key in ('mask_token_fraction', 'random_token_fraction'):
+    _require(0 <= o[key] <= 1, f'objective.{key}={o[key]} must be in [0, 1]')
+  _require(o.mask_token_fraction + o.random_token_fraction <= 1,
+           'objective.mask_token_fraction + objective.random_token_fraction must be <= 1')
+  obj.validate(o)
+
+
+def flops_per_token(config) -> float:
+  """Training FLOPs per token of config's objective on its model (every pass it runs)."""
+  passes = models.family(config.model).pass_flops(config.model, config.data.seq_len)
+  return objective(config.objective).flops_per_token(config.model, config.objective,
+                                                     config.data.seq_len, passes)
+
+
+def default_model(objective_name: str) -> str:
+  """The first registered model family that provides what the objective needs."""
+  needs = OBJECTIVES[objective_name].needs
+  return next(name for name, fam in models.MODELS.items() if needs in fam.provides)

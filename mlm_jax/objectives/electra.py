@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from mlm_jax.objectives import masking, mlm
+from mlm_jax.objectives.objective import GENERATOR_DISCRIMINATOR, LossOutput, Objective
 
 
 def sampling_mask(tokens: masking.SpecialTokens, model_vocab: int) -> jax.Array:
@@ -78,7 +79,7 @@ def replaced_token_detection(model, params, batch, rng, train, tokens, spec, wor
   m = masking.mask_batch(mask_rng, ids_BL, seg_BL, tokens, spec, word_start_V)
   gen_BPV = generator_logits(model, params, m['input_ids'], batch, m['masked_positions'], train,
                              gen_rng)
-  gen_loss, metrics = mlm.mlm_metrics(gen_BPV, m['masked_ids'], m['masked_weights'], not train)
+  gen_loss, metrics = mlm.mlm_metrics(gen_BPV, m['masked_ids'], m['masked_weights'])
   sampled_BP = sample_tokens(sample_rng, gen_BPV, allowed_V)
   corrupted_BL = substitute(ids_BL, m['masked_positions'], sampled_BP, m['masked_weights'])
   labels_BL = replaced_labels(ids_BL, corrupted_BL, seg_BL)
@@ -92,17 +93,39 @@ def replaced_token_detection(model, params, batch, rng, train, tokens, spec, wor
 
 def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
               word_start_V=None) -> Callable[..., Any]:
-  """loss_fn(params, batch, rng, train) -> (loss, metrics); metrics are (sum, count) pairs."""
+  """loss_fn(params, batch, rng, train) -> LossOutput; metrics are (sum, count) pairs."""
   spec = mlm.masking_spec(objective_cfg)
   allowed_V = sampling_mask(tokens, model.cfg.vocab_size)
   w = objective_cfg.disc_weight
 
-  def loss_fn(params, batch, rng, train: bool = True):
-    gen_loss, disc_loss, metrics, _ = replaced_token_detection(
+  def loss_fn(params, batch, rng, train: bool = True) -> LossOutput:
+    gen_loss, disc_loss, metrics, mid = replaced_token_detection(
         model, params, batch, rng, train, tokens, spec, word_start_V, allowed_V)
-    loss = gen_loss + w * disc_loss
-    metrics['gen_loss'] = metrics.pop('loss')  # mlm_metrics' mean generator loss
-    metrics['loss'] = (loss, jnp.ones(()))
-    return loss, metrics
+    metrics['gen_loss'] = (gen_loss, jnp.ones(()))
+    m = mid['mask']
+    counts = None if train else mlm.label_counts(m['masked_ids'], m['masked_weights'],
+                                                 model.cfg.vocab_size)
+    return LossOutput(gen_loss + w * disc_loss, metrics, counts)
 
   return loss_fn
+
+
+def flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> float:
+  """Generator and discriminator, each one trained pass (sampling adds no pass)."""
+  del model_cfg
+  return 3 * (generator_pass(passes, objective_cfg, seq_len) + discriminator_pass(passes))
+
+
+def generator_pass(passes: dict, objective_cfg, seq_len: int) -> float:
+  """Forward FLOPs per token of one generator pass with its head at max_predictions slots."""
+  return (passes['generator'] + passes['generator_head_per_prediction']
+          * objective_cfg.max_predictions / seq_len)
+
+
+def discriminator_pass(passes: dict) -> float:
+  return passes['discriminator'] + passes['discriminator_head']
+
+
+OBJECTIVE = Objective(make_loss=make_loss, needs=GENERATOR_DISCRIMINATOR,
+                      headline=lambda o: 'disc_accuracy', flops_per_token=flops_per_token,
+                      perplexity_of='mlm_loss')

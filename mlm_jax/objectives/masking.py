@@ -10,16 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-@dataclasses.dataclass(frozen=True)
-class SpecialTokens:
-  """Ids the objective must know. `special` are never chosen and never sampled as noise."""
-  pad: int
-  mask: int
-  cls: int
-  sep: int
-  special: tuple[int, ...]
-  vocab_size: int
+from mlm_jax.tokens import SpecialTokens
 
 
 @dataclasses.dataclass(frozen=True)

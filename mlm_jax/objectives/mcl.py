@@ -27,7 +27,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import electra, masking, mlm
+from mlm_jax.objectives.objective import GENERATOR_DISCRIMINATOR, LossOutput, Objective
 
 COURSES = ('rtd', 'std', 'itd', 'gc', 'dc')
 
@@ -96,23 +98,25 @@ def correction_notebook(disc_logits_BL, positions_BP, weights_BP) -> jax.Array:
 
 def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
               word_start_V=None) -> Callable[..., Any]:
-  """loss_fn(params, batch, rng, train) -> (loss, metrics); metrics are (sum, count) pairs."""
+  """loss_fn(params, batch, rng, train) -> LossOutput; metrics are (sum, count) pairs."""
   courses = parse_courses(objective_cfg.mcl_courses)
   spec = mlm.masking_spec(objective_cfg)
   allowed_V = electra.sampling_mask(tokens, model.cfg.vocab_size)
   w = objective_cfg.disc_weight
 
-  def loss_fn(params, batch, rng, train: bool = True):
+  def loss_fn(params, batch, rng, train: bool = True) -> LossOutput:
     ids_BL, seg_BL, pos_BL = batch['input_ids'], batch['segment_ids'], batch['positions']
     real_BL = (seg_BL != 0).astype(jnp.float32)
     r = dict(zip(('rtd', 'notebook', 'std', 'itd'), jax.random.split(rng, 4)))
-    gen_terms, disc_terms, metrics = [], [], {}
+    gen_terms, disc_terms, metrics, counts = [], [], {}, None
 
     if {'rtd', 'gc', 'dc'} & set(courses):
       gen_loss, disc_loss, m_rtd, mid = electra.replaced_token_detection(
           model, params, batch, r['rtd'], train, tokens, spec, word_start_V, allowed_V, 'rtd')
       metrics.update(m_rtd)
-      metrics.pop('loss')
+      if not train:
+        counts = mlm.label_counts(mid['mask']['masked_ids'], mid['mask']['masked_weights'],
+                                  model.cfg.vocab_size)
       if 'rtd' in courses:
         gen_terms.append(gen_loss)
         disc_terms.append(disc_loss)
@@ -127,7 +131,7 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
         regen_BPV = electra.generator_logits(model, params, remasked_BL, batch,
                                              m['masked_positions'], train, k_gen)
         if 'gc' in courses:
-          gc_loss, m_gc = mlm.mlm_metrics(regen_BPV, m['masked_ids'], notebook_BP, False)
+          gc_loss, m_gc = mlm.mlm_metrics(regen_BPV, m['masked_ids'], notebook_BP)
           gen_terms.append(gc_loss)
           metrics['gc_mlm_loss'], metrics['gc_mlm_accuracy'] = m_gc['mlm_loss'], m_gc['mlm_accuracy']
         if 'dc' in courses:
@@ -170,7 +174,44 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
       metrics.update(m_itd)
 
     loss = sum(gen_terms, jnp.zeros(())) + w * sum(disc_terms, jnp.zeros(()))
-    metrics['loss'] = (loss, jnp.ones(()))
-    return loss, metrics
+    return LossOutput(loss, metrics, counts)
 
   return loss_fn
+
+
+def flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> float:
+  """The passes the chosen courses run per step (3x forward when a loss trains through the
+  pass, 1x when its output is only sampled from or compared, under stop_gradient):
+    rtd pass (rtd, gc or dc): generator 3x if rtd else 1x; discriminator 3x if rtd else 1x
+    re-generation (gc or dc): generator 3x if gc else 1x;  dc: discriminator 3x
+    std: discriminator 3x;  itd: generator 1x (sampling only), discriminator 3x
+  All five courses: 2 trained + 1 forward generator passes, 4 trained discriminator passes."""
+  del model_cfg
+  c = set(parse_courses(objective_cfg.mcl_courses))
+  gen = electra.generator_pass(passes, objective_cfg, seq_len)
+  disc = electra.discriminator_pass(passes)
+  total = 0.0
+  if c & {'rtd', 'gc', 'dc'}:
+    total += (3 if 'rtd' in c else 1) * (gen + disc)
+  if c & {'gc', 'dc'}:
+    total += (3 if 'gc' in c else 1) * gen
+  total += 3 * disc * len(c & {'dc', 'std', 'itd'})
+  total += gen if 'itd' in c else 0
+  return total
+
+
+def headline(objective_cfg) -> str:
+  """rtd's detection accuracy when the rtd pass runs (rtd, gc, dc), else std's or itd's."""
+  c = parse_courses(objective_cfg.mcl_courses)
+  return 'rtd_accuracy' if set(c) & {'rtd', 'gc', 'dc'} else f'{c[0]}_accuracy'
+
+
+def validate(objective_cfg) -> None:
+  try:
+    parse_courses(objective_cfg.mcl_courses)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+OBJECTIVE = Objective(make_loss=make_loss, needs=GENERATOR_DISCRIMINATOR, headline=headline,
+                      flops_per_token=flops_per_token, validate=validate, perplexity_of='mlm_loss')

@@ -11,6 +11,9 @@ from typing import Any, Callable
 import flax
 import jax
 
+from mlm_jax.models.family import (  # noqa: F401  (re-exported for objectives)
+    GENERATOR_DISCRIMINATOR, MASKED_LM, TOKEN_DETECTOR)
+
 
 @flax.struct.dataclass
 class LossOutput:
@@ -35,8 +38,8 @@ class Objective:
   stop_gradient) as 1x; PASS_FLOPS is the model family's forward FLOPs per pass.
   """
   make_loss: Callable[..., Callable[..., LossOutput]]
-  models: tuple[str, ...]  # model.name values (registry keys) whose modules it can drive
-  headline: str  # the metric the progress line shows
+  needs: str  # the model interface it drives (models/family.py: MASKED_LM, ...)
+  headline: Callable[[Any], str]  # objective_cfg -> the metric the progress line shows
   flops_per_token: Callable[[Any, Any, int, dict], float]
   validate: Callable[[Any], None] = lambda objective_cfg: None
   perplexity_of: str | None = None  # the metric whose exp() is reported as perplexity

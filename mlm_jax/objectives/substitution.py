@@ -15,6 +15,7 @@
 
 The rate is objective.mask_rate of the candidate tokens (whole words with objective.whole_word).
 """
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -24,6 +25,7 @@ import optax
 
 from mlm_jax.models import token_detector
 from mlm_jax.objectives import masking, mlm
+from mlm_jax.objectives.objective import MASKED_LM, TOKEN_DETECTOR, LossOutput, Objective
 
 
 def normal_ids(tokens: masking.SpecialTokens) -> np.ndarray:
@@ -100,7 +102,6 @@ def detection_metrics(logits_BL, labels_BL, weights_BL) -> tuple[jax.Array, dict
   true_pos = (pred_BL * labels_BL).sum()
   correct = ((pred_BL == labels_BL) * weights_BL).sum()
   return loss, {
-      'loss': (loss * total, total),
       'detection_accuracy': (correct, total),
       'substitution_precision': (true_pos, pred_BL.sum()),
       'substitution_recall': (true_pos, labels_BL.sum()),
@@ -123,7 +124,7 @@ def _make_detection_loss(model, objective_cfg, tokens, word_start_V, clustered: 
     s = substitute(chosen_BL, ids_BL, seg_BL, subs_BL)
     _, logits_BL = model.apply({'params': params}, s['input_ids'], seg_BL, batch['positions'],
                                deterministic=not train, rngs={'dropout': dropout_rng})
-    return detection_metrics(logits_BL, s['labels'], s['weights'])
+    return LossOutput(*detection_metrics(logits_BL, s['labels'], s['weights']))
 
   return loss_fn
 
@@ -155,10 +156,26 @@ def make_slm_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[.
     _, logits_BPV = model.apply({'params': params}, m['input_ids'], batch['segment_ids'],
                                 batch['positions'], m['masked_positions'], deterministic=not train,
                                 rngs={'dropout': dropout_rng})
-    loss, metrics = mlm.mlm_metrics(logits_BPV, m['masked_ids'], m['masked_weights'], not train)
+    loss, metrics = mlm.mlm_metrics(logits_BPV, m['masked_ids'], m['masked_weights'])
     seen_BP = jnp.take_along_axis(m['input_ids'], m['masked_positions'], axis=1)
     differs = ((seen_BP != m['masked_ids']) * m['masked_weights']).sum()
     metrics['swapped_fraction'] = (differs, m['masked_weights'].sum())  # of predicted positions
-    return loss, metrics
+    counts = None if train else mlm.label_counts(m['masked_ids'], m['masked_weights'],
+                                                 logits_BPV.shape[-1])
+    return LossOutput(loss, metrics, counts)
 
   return loss_fn
+
+
+def detection_flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> float:
+  """One trained pass: the encoder and the detection head at every token. (C-RTS's bucket
+  hashing, V x D x bits per step, is under 0.1% of a step and not counted.)"""
+  del model_cfg, objective_cfg, seq_len
+  return 3 * (passes['encoder'] + passes['detection_head'])
+
+
+RTS = Objective(make_loss=make_rts_loss, needs=TOKEN_DETECTOR,
+                headline=lambda o: 'detection_accuracy', flops_per_token=detection_flops_per_token)
+CRTS = dataclasses.replace(RTS, make_loss=make_crts_loss)
+SLM = Objective(make_loss=make_slm_loss, needs=MASKED_LM, headline=lambda o: 'mlm_accuracy',
+                flops_per_token=mlm.flops_per_token, perplexity_of='mlm_loss')
