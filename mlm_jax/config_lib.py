@@ -112,6 +112,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Checks every setting that can be checked without data or compilation."""
   m, o, d, t, e = config.model, config.objective, config.data, config.train, config.eval
   from mlm_jax import models, objectives  # pylint: disable=g-import-not-at-top
+  from mlm_jax.models import blocks  # pylint: disable=g-import-not-at-top
   _require(m.name in models.MODELS, f'model.name={m.name!r} is not one of {list(models.MODELS)}')
   _require(o.name in objectives.OBJECTIVES,
            f'objective.name={o.name!r} is not one of {list(objectives.OBJECTIVES)}')
@@ -128,6 +129,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f'model.attention_impl={m.attention_impl!r} must be xla or cudnn')
   _require(m.attention_impl == 'xla' or m.attention_dropout_rate == 0,
            'model.attention_impl=cudnn needs model.attention_dropout_rate=0')
+  blocks.validate_block(m)
 
   _require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
   _require(m.embedding_sharing in ('tied', 'gdes'),
