@@ -34,12 +34,17 @@ def model_flops_per_token(model_cfg, seq_len: int, predictions_per_row: int) -> 
   if c.name == 'electra':
     return _electra_flops_per_token(c, seq_len, predictions_per_row)
   d, f, n = c.hidden_size, c.mlp_dim, c.num_layers
-  per_layer = 4 * d * d + 2 * d * f
+  per_layer = 4 * d * d + _mlp_matrices(c) * d * f
   predicted = predictions_per_row / seq_len
   head = (d * d + d * c.vocab_size) * predicted
   if c.name == 'bert_token_detector':  # RTS/C-RTS: hidden -> hidden -> 1 at every token
     head = d * d + d
   return 6 * n * per_layer + 12 * n * d * seq_len + 6 * head
+
+
+def _mlp_matrices(c) -> int:
+  """d x f matrices in one MLP: wi, wo; a gated MLP (geglu, swiglu) has two input ones."""
+  return 2 if c.mlp_kind == 'gelu' else 3
 
 
 def _electra_flops_per_token(c, seq_len: int, predictions_per_row: int) -> float:
@@ -51,7 +56,8 @@ def _electra_flops_per_token(c, seq_len: int, predictions_per_row: int) -> float
 
   def encoder(d, f):
     project = e * d if e != d else 0
-    return 6 * (c.num_layers * (4 * d * d + 2 * d * f) + project) + 12 * c.num_layers * d * seq_len
+    per_layer = 4 * d * d + _mlp_matrices(c) * d * f
+    return 6 * (c.num_layers * per_layer + project) + 12 * c.num_layers * d * seq_len
 
   predicted = predictions_per_row / seq_len
   gen = encoder(g.hidden_size, g.mlp_dim) + 6 * (g.hidden_size * e + e * c.vocab_size) * predicted

@@ -3,6 +3,7 @@ import numpy as np
 
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import hf_names
+from mlm_jax.models import blocks
 
 HF_CLASSES = {'bert': ('BertForMaskedLM', 'bert')}
 
@@ -50,6 +51,9 @@ def check_exportable(model_cfg) -> None:
     raise ConfigError(f'model.name={model_cfg.name!r} has no Hugging Face export')
   if model_cfg.pre_layer_norm:
     raise ConfigError('model.pre_layer_norm=True has no equivalent in BertForMaskedLM (post-LN)')
+  if blocks.non_bert_settings(model_cfg):
+    raise ConfigError(f'{", ".join(blocks.non_bert_settings(model_cfg))}: no equivalent in '
+                      'BertForMaskedLM (a BERT block only)')
 
 
 def to_hf_state_dict(params: dict, model_cfg) -> dict[str, np.ndarray]:
