@@ -1,12 +1,21 @@
 """Composable encoder blocks: reference attention, the default block's fingerprint, training
 runs of non-BERT blocks, scan equivalence, ALiBi extrapolation and config validation."""
+import json
+import os
+import re
+
 import jax
+import ml_collections
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import linen as nn
 
-from mlm_jax.models import attention, positions
+from mlm_jax import config_lib, train
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.export import convert
+from mlm_jax.models import MODELS, attention, blocks, positions
+from mlm_jax.state import init_variables
 from tests import bert_fingerprint
 from tests.conftest import tiny_config
 
@@ -135,3 +144,142 @@ def test_attention_matches_reference(pattern, scheme, heads, prefix_len):
                         prefix_len=prefix_len)
   real = seg != 0
   np.testing.assert_allclose(got[real], want[real], atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- whole models
+
+MODERNBERT_LIKE = {  # rotary, GeGLU, pre-LN, no biases, local attention with global layers
+    'model.position_scheme': 'rotary', 'model.mlp_kind': 'geglu', 'model.pre_layer_norm': True,
+    'model.use_bias': False, 'model.attention_pattern': 'sliding_window',
+    'model.attention_window': 8, 'model.global_attention_every': 3}
+MOSAICBERT_LIKE = {  # ALiBi, GeGLU, post-LN; prefix without prefix lengths is bidirectional
+    'model.position_scheme': 'alibi', 'model.mlp_kind': 'geglu',
+    'model.attention_pattern': 'prefix'}
+DECODER_LIKE = {  # no positions but causal order, SwiGLU, RMSNorm
+    'model.position_scheme': 'none', 'model.mlp_kind': 'swiglu', 'model.norm_kind': 'rmsnorm',
+    'model.attention_pattern': 'causal', 'model.pre_layer_norm': True}
+
+
+def _model(overrides, seq_len=32):
+  cfg = tiny_config(**overrides).model
+  model = MODELS['bert'](cfg)
+  return model, nn.meta.unbox(init_variables(model, seq_len, jax.random.key(0)))
+
+
+def _stack_layers(params, n):
+  enc = dict(params['encoder'])
+  stacked = [enc.pop(f'layers_{i}') for i in range(n)]
+  enc['layers'] = jax.tree.map(lambda *xs: jnp.stack(xs), *stacked)
+  return {**params, 'encoder': enc}
+
+
+@pytest.mark.parametrize('overrides', [
+    {**MODERNBERT_LIKE, 'model.num_layers': 4, 'model.global_attention_every': 2},
+    {**DECODER_LIKE, 'model.num_layers': 3, 'model.position_scheme': 'alibi'}])
+def test_scan_equals_unrolled(overrides):
+  model, params = _model(overrides)
+  scan_model, scan_params = _model({**overrides, 'model.scan_layers': True,
+                                    'model.remat_policy': 'full'})
+  n = overrides['model.num_layers']
+  stacked = _stack_layers(params, n)
+  assert jax.tree.structure(stacked) == jax.tree.structure(scan_params)
+  ids, seg, pos, masked = bert_fingerprint.inputs()
+  h1, l1 = model.apply({'params': params}, ids, seg, pos, masked)
+  h2, l2 = scan_model.apply({'params': stacked}, ids, seg, pos, masked)
+  np.testing.assert_allclose(np.asarray(h1), np.asarray(h2), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(l1), np.asarray(l2), atol=1e-4)
+
+
+def test_global_layers_see_the_whole_segment():
+  # Window 2 (1 each side): a token 5 away reaches the first token only through a global
+  # layer, so changing it moves token 0's output iff some layer is global.
+  ids, seg, pos, masked = bert_fingerprint.inputs()
+  ids2 = ids.copy()
+  ids2[:, 5] = (ids[:, 5] + 1) % 512
+  for every, moved in ((0, False), (2, True)):
+    model, params = _model({'model.position_scheme': 'rotary',
+                            'model.attention_pattern': 'sliding_window',
+                            'model.attention_window': 2, 'model.global_attention_every': every})
+    h1, _ = model.apply({'params': params}, ids, seg, pos)
+    h2, _ = model.apply({'params': params}, ids2, seg, pos)
+    assert (not np.allclose(h1[:, 0], h2[:, 0])) == moved, every
+
+
+def test_parameter_tree_follows_the_block():
+  _, params = _model({**MODERNBERT_LIKE, 'model.norm_kind': 'rmsnorm'})
+  names = {'/'.join(k.key for k in path) for path, _ in
+           jax.tree_util.tree_flatten_with_path(params)[0]}
+  assert not any('position_embeddings' in n for n in names)
+  assert not any(n.startswith('encoder/') and n.endswith('bias') for n in names)
+  assert 'encoder/layers_0/mlp/wi_0/kernel' in names and 'encoder/layers_0/mlp/wi_1/kernel' in names
+  assert 'encoder/final_norm/scale' in names
+
+
+def test_alibi_extrapolates_beyond_max_positions():
+  model, params = _model({'model.position_scheme': 'alibi'})
+  L = 3 * tiny_config().model.max_positions // 2
+  ids = np.random.default_rng(0).integers(5, 512, (2, L)).astype(np.int32)
+  hidden, logits = model.apply({'params': params}, ids, np.ones_like(ids),
+                               np.broadcast_to(np.arange(L, dtype=np.int32), (2, L)))
+  assert hidden.shape == (2, L, 64) and logits.shape == (2, L, 512)
+  assert np.isfinite(np.asarray(logits)).all()
+
+
+# ---------------------------------------------------------------- training
+
+@pytest.mark.parametrize('overrides', [
+    {**MODERNBERT_LIKE, 'model.scan_layers': True, 'model.remat_policy': 'full'},
+    MOSAICBERT_LIKE, DECODER_LIKE], ids=['modernbert', 'mosaicbert', 'decoder'])
+def test_composed_blocks_train(shared_vocab, tmp_path, overrides):
+  workdir = str(tmp_path / 'run')
+  train.run(tiny_config(**{
+      'data.task': 'files', 'data.train_files': shared_vocab['train'],
+      'data.validation_files': shared_vocab['validation'],
+      'data.vocab_path': shared_vocab['vocab_path'], 'train.steps': 10, 'mesh.data': 8,
+      'checkpoint.every_steps': 10, **overrides}), workdir)
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    losses = [r['loss'] for r in map(json.loads, f) if r['split'] == 'train']
+  assert len(losses) == 2 and losses[-1] < losses[0], losses
+
+
+# ---------------------------------------------------------------- validation
+
+BAD = [  # (overrides, the key the one-line message must name)
+    ({'model.mlp_kind': 'relu'}, "model.mlp_kind='relu' must be one of gelu|geglu|swiglu"),
+    ({'model.position_scheme': 'rope'},
+     "model.position_scheme='rope' must be one of learned|rotary|alibi|none"),
+    ({'model.attention_pattern': 'local'}, "model.attention_pattern='local' must be one of"),
+    ({'model.norm_kind': 'batchnorm'}, "model.norm_kind='batchnorm' must be one of"),
+    ({'model.use_bias': 'no'}, "model.use_bias='no' must be True or False"),
+    ({'model.position_scheme': 'rotary', 'model.hidden_size': 36},
+     'model.position_scheme=rotary needs an even head dimension'),
+    ({'model.position_scheme': 'rotary', 'model.rotary_base': 0.0}, 'model.rotary_base=0.0'),
+    ({'model.attention_pattern': 'sliding_window', 'model.attention_window': 0},
+     'model.attention_window=0 must be positive and even'),
+    ({'model.attention_pattern': 'sliding_window', 'model.attention_window': 7},
+     'model.attention_window=7 must be positive and even'),
+    ({'model.attention_pattern': 'causal', 'model.global_attention_every': -1},
+     'model.global_attention_every=-1 must be >= 0'),
+    ({'model.global_attention_every': 3}, 'model.global_attention_every=3 needs a local'),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD, ids=[m.split('=')[0] for _, m in BAD])
+def test_bad_block_settings_are_refused(overrides, message):
+  # A plain dict underneath, as a run config read back from JSON (no type-safe overrides).
+  m = {**tiny_config().model.to_dict(), **{k.split('.')[1]: v for k, v in overrides.items()}}
+  with pytest.raises(ConfigError, match=re.escape(message)) as e:
+    blocks.validate_block(ml_collections.ConfigDict(m))
+  assert '\n' not in str(e.value)
+
+
+def test_config_validation_checks_the_block():
+  with pytest.raises(ConfigError, match='model.position_scheme'):
+    config_lib.validate(tiny_config(**{'model.position_scheme': 'rope'}), 8)
+  for overrides in (MODERNBERT_LIKE, MOSAICBERT_LIKE, DECODER_LIKE):
+    config_lib.validate(tiny_config(**overrides), 8)
+
+
+def test_export_refuses_a_non_bert_block():
+  with pytest.raises(ConfigError, match="model.mlp_kind='geglu', model.position_scheme='alibi'"):
+    convert.check_exportable(tiny_config(**MOSAICBERT_LIKE).model)
