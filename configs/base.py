@@ -29,7 +29,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.remat_policy = 'none'  # none | full | dots: what the backward pass recomputes
   m.attention_impl = 'xla'  # xla (explicit softmax) | cudnn (fused, GPU, no attention dropout)
   m.mlp_kind = 'gelu'  # gelu (BERT) | geglu | swiglu (gated; mlp_dim is the gated width)
-  m.position_scheme = 'learned'  # learned (table) | rotary (RoPE on q, k) | alibi (symmetric) | none
+  m.position_scheme = 'learned'  # learned (table) | rotary (RoPE on q, k) | alibi | none
   m.rotary_base = 10000.0  # rotary: base of the RoPE frequencies
   # bidirectional (whole segment) | causal | prefix (bidirectional prefix, causal after) |
   # sliding_window (keys within attention_window // 2 of the query); never across segments

@@ -66,10 +66,10 @@ class Encoder(nn.Module):
     if c.remat_policy != 'none':
       block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
     if c.scan_layers:
-      args = (mask_B1LL, positions_BL)
-      if global_mask_B1LL is not None:  # both masks to every layer, a per-layer flag picks
+      args, in_axes = (mask_B1LL, positions_BL), (nn.broadcast, nn.broadcast)
+      if global_mask_B1LL is not None:  # both masks to every layer; a scanned flag picks one
         args += (global_mask_B1LL, jnp.asarray(is_global_N))
-      in_axes = (nn.broadcast,) * min(len(args), 3) + (0,) * (len(args) > 3)
+        in_axes += (nn.broadcast, 0)
       stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
                       in_axes=in_axes, length=c.num_layers,
                       metadata_params={nn.PARTITION_NAME: 'layers'})
