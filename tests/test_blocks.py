@@ -283,3 +283,14 @@ def test_config_validation_checks_the_block():
 def test_export_refuses_a_non_bert_block():
   with pytest.raises(ConfigError, match="model.mlp_kind='geglu', model.position_scheme='alibi'"):
     convert.check_exportable(tiny_config(**MOSAICBERT_LIKE).model)
+
+
+def test_electra_takes_the_block_too():
+  cfg = tiny_config(**{**MODERNBERT_LIKE, 'model.name': 'electra'}).model
+  model = MODELS['electra'](cfg)
+  params = nn.meta.unbox(init_variables(model, 32, jax.random.key(0)))
+  assert 'position_embeddings' not in params['embeddings']
+  assert 'wi_1' in params['generator']['encoder']['layers_1']['mlp']
+  ids, seg, pos, masked = bert_fingerprint.inputs()
+  gen_logits, disc_logits = model.apply({'params': params}, ids, seg, pos, masked)
+  assert gen_logits.shape == (2, 3, 512) and disc_logits.shape == (2, 32)
