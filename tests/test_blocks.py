@@ -5,8 +5,8 @@ import os
 import re
 
 import jax
-import ml_collections
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import linen as nn
