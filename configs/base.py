@@ -28,6 +28,16 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.scan_layers = False  # nn.scan over layers: compile time independent of depth
   m.remat_policy = 'none'  # none | full | dots: what the backward pass recomputes
   m.attention_impl = 'xla'  # xla (explicit softmax) | cudnn (fused, GPU, no attention dropout)
+  m.mlp_kind = 'gelu'  # gelu (BERT) | geglu | swiglu (gated; mlp_dim is the gated width)
+  m.position_scheme = 'learned'  # learned (table) | rotary (RoPE on q, k) | alibi | none
+  m.rotary_base = 10000.0  # rotary: base of the RoPE frequencies
+  # bidirectional (whole segment) | causal | prefix (bidirectional prefix, causal after) |
+  # sliding_window (keys within attention_window // 2 of the query); never across segments
+  m.attention_pattern = 'bidirectional'
+  m.attention_window = 128  # sliding_window: total window, half on each side (ModernBERT: 128)
+  m.global_attention_every = 0  # k > 0: layers 0, k, 2k, ... attend bidirectionally (ModernBERT: 3)
+  m.use_bias = True  # biases in attention, MLP and norms; False: none (ModernBERT)
+  m.norm_kind = 'layernorm'  # layernorm | rmsnorm (no bias)
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
   m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
   m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)

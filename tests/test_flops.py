@@ -22,6 +22,7 @@ CASES = {  # objective -> extra settings
     'mlm': {}, 'slm': {}, 'rts': {}, 'crts': {},
     'electra': {}, 'mcl': {}, 'mcl:rtd': {'objective.mcl_courses': 'rtd'},
     'mcl:dc': {'objective.mcl_courses': 'dc'}, 'mcl:itd,std': {'objective.mcl_courses': 'itd,std'},
+    'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
 }
 
 

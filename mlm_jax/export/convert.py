@@ -3,6 +3,7 @@ import numpy as np
 
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import hf_names
+from mlm_jax.models import blocks
 
 def unstack_layers(params: dict, num_layers: int) -> dict:
   """Scanned encoder (encoder/layers/... with a leading layer axis) -> layers_{i}."""
@@ -45,6 +46,9 @@ def check_exportable(model_cfg) -> None:
   """Refuses, in one line, options Hugging Face's BertForMaskedLM cannot represent."""
   if model_cfg.pre_layer_norm:
     raise ConfigError('model.pre_layer_norm=True has no equivalent in BertForMaskedLM (post-LN)')
+  if blocks.non_bert_settings(model_cfg):
+    raise ConfigError(f'{", ".join(blocks.non_bert_settings(model_cfg))}: no equivalent in '
+                      'BertForMaskedLM (a BERT block only)')
 
 
 def to_hf_state_dict(params: dict, model_cfg) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ from mlm_jax import checkpointing
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data import workdir_vocab
 from mlm_jax.export import convert, hf_names, tokenizer
+from mlm_jax.models import blocks
 from mlm_jax.models import electra as electra_model
 
 PROJECT = [('electra.embeddings_project.weight', 'embeddings_project/kernel', 'linear'),
@@ -48,6 +49,9 @@ def to_hf_state_dicts(params: dict, model_cfg) -> dict[str, dict[str, np.ndarray
   """{'discriminator': state dict, 'generator': state dict (with the tied decoder weight)}."""
   if model_cfg.pre_layer_norm:
     raise ConfigError('model.pre_layer_norm=True has no equivalent in Hugging Face ELECTRA (post-LN)')
+  if blocks.non_bert_settings(model_cfg):
+    raise ConfigError(f'{", ".join(blocks.non_bert_settings(model_cfg))}: no equivalent in '
+                      'Hugging Face ELECTRA (a BERT block only)')
   params = convert.map_tree(np.asarray, params)
   out = {}
   for part in PARTS:

@@ -8,6 +8,7 @@ from absl import logging
 
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import convert, hf_names
+from mlm_jax.models import blocks
 
 FAMILIES = hf_names.IMPORTABLE_MODEL_TYPES
 
@@ -45,7 +46,7 @@ def model_overrides(hf_cfg: dict) -> dict:
       'mlp_dim': hf_cfg['intermediate_size'],
       'max_positions': hf_cfg['max_position_embeddings'] - position_offset(hf_cfg),
       'type_vocab_size': hf_cfg.get('type_vocab_size', 2),
-      'layer_norm_eps': hf_cfg.get('layer_norm_eps', 1e-12), 'pre_layer_norm': False,
+      'layer_norm_eps': hf_cfg.get('layer_norm_eps', 1e-12), **blocks.BERT_BLOCK,
   }
 
 

@@ -1,7 +1,7 @@
 """Flax modules only. MODELS maps config.model.name to its family (models/family.py): the one
 place that names the families; everything else reaches them through the registry."""
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.models import bert, electra, token_detector
+from mlm_jax.models import bert, blocks, electra, token_detector
 from mlm_jax.models.family import ModelFamily, encode_fn  # noqa: F401  (the contract)
 
 MODELS: dict[str, ModelFamily] = {
@@ -44,4 +44,5 @@ def validate(model_cfg) -> None:
            f'model.attention_impl={m.attention_impl!r} must be xla or cudnn')
   _require(m.attention_impl == 'xla' or m.attention_dropout_rate == 0,
            'model.attention_impl=cudnn needs model.attention_dropout_rate=0')
+  blocks.validate_block(m)
   fam.validate(m)

@@ -19,7 +19,7 @@ class MlmHead(nn.Module):
                      kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
                      bias_init=layers.zeros(('embed',)))(h_BPD)
     h_BPD = nn.gelu(h_BPD, approximate=False)
-    h_BPD = layers.layer_norm(c.layer_norm_eps, 'norm')(h_BPD).astype(jnp.dtype(c.dtype))
+    h_BPD = layers.norm(c, 'norm')(h_BPD).astype(jnp.dtype(c.dtype))
     logits_BPV = embeddings.attend(h_BPD)
     bias_V = self.param('bias', layers.zeros(('vocab',)), (c.vocab_size,))
     return logits_BPV.astype(jnp.float32) + bias_V
@@ -31,15 +31,17 @@ class BertForMaskedLM(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True, head: bool = True):
+               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None,
+               head: bool = True):
     """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V);
-    with head=False only hidden_BLD (the MLM head's parameters are not needed)."""
+    with head=False only hidden_BLD (the MLM head's parameters are not needed).
+    prefix_len_B: per-row prefix length under model.attention_pattern=prefix."""
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
     x_BLD = emb(input_ids_BL, positions_BL, token_type_ids_BL)
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
-        x_BLD, layers.attention_mask(segment_ids_BL))
+        x_BLD, segment_ids_BL, positions_BL, prefix_len_B)
     if not head:
       return hidden_BLD
     if masked_positions_BP is None:

@@ -68,10 +68,11 @@ class ElectraEmbeddings(nn.Module):
                                    (c.vocab_size, c.hidden_size))
     else:
       self.word_embeddings = embed(c.vocab_size, 'word_embeddings')
-    self.position_embeddings = embed(c.max_positions, 'position_embeddings')
+    if c.position_scheme == 'learned':  # other schemes act inside attention
+      self.position_embeddings = embed(c.max_positions, 'position_embeddings')
     if c.type_vocab_size:
       self.token_type_embeddings = embed(c.type_vocab_size, 'token_type_embeddings')
-    self.norm = layers.layer_norm(c.layer_norm_eps, 'norm')
+    self.norm = layers.norm(c, 'norm')
     self.dropout = nn.Dropout(c.dropout_rate)
 
   def word_table(self, shared_VE=None):
@@ -81,7 +82,8 @@ class ElectraEmbeddings(nn.Module):
 
   def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None, shared_VE=None):
     x_BLE = jnp.take(self.word_table(shared_VE), input_ids_BL, axis=0)
-    x_BLE = x_BLE + self.position_embeddings(positions_BL)
+    if self.cfg.position_scheme == 'learned':
+      x_BLE = x_BLE + self.position_embeddings(positions_BL)
     if self.cfg.type_vocab_size:
       if token_type_ids_BL is None:
         token_type_ids_BL = jnp.zeros_like(input_ids_BL)
@@ -125,11 +127,13 @@ class Generator(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLE, mask_B1LL, masked_positions_BP, embeddings: ElectraEmbeddings):
+  def __call__(self, x_BLE, segment_ids_BL, positions_BL, masked_positions_BP,
+               embeddings: ElectraEmbeddings):
     c = self.cfg
     e = embedding_size(c)
     x_BLD = _project(c, e, 'embeddings_project')(x_BLE)
-    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(x_BLD, mask_B1LL)
+    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(
+        x_BLD, segment_ids_BL, positions_BL)
     if masked_positions_BP is not None:  # the vocabulary projection only where it is needed
       hidden_BLD = jnp.take_along_axis(hidden_BLD, masked_positions_BP[..., None], axis=1)
     # The head maps back to the embedding width, then scores against the shared table.
@@ -141,10 +145,11 @@ class Discriminator(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLE, mask_B1LL, head: bool = True):
+  def __call__(self, x_BLE, segment_ids_BL, positions_BL, head: bool = True):
     c = self.cfg
     x_BLD = _project(c, embedding_size(c), 'embeddings_project')(x_BLE)
-    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(x_BLD, mask_B1LL)
+    hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(
+        x_BLD, segment_ids_BL, positions_BL)
     return DiscriminatorHead(c, name='head')(hidden_BLD) if head else hidden_BLD
 
 
@@ -164,12 +169,11 @@ class ElectraForPreTraining(nn.Module):
       raise ValueError(f'model.embedding_sharing={c.embedding_sharing!r} must be tied or gdes')
     emb_cfg = _copy(c, hidden_size=embedding_size(c))
     emb = ElectraEmbeddings(emb_cfg, deterministic, name='embeddings')
-    mask_B1LL = layers.attention_mask(segment_ids_BL)
     out = []
     if branch in ('generator', 'both'):
       x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       out.append(Generator(generator_config(c), deterministic, name='generator')(
-          x_BLE, mask_B1LL, masked_positions_BP, emb))
+          x_BLE, segment_ids_BL, positions_BL, masked_positions_BP, emb))
     if branch in ('discriminator', 'both', 'encode'):
       if c.embedding_sharing == 'gdes':
         disc_emb = ElectraEmbeddings(emb_cfg, deterministic, gdes_delta=True,
@@ -179,7 +183,7 @@ class ElectraForPreTraining(nn.Module):
         x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
       out.append(Discriminator(c, deterministic, name='discriminator')(
-          x_BLE, mask_B1LL, head=branch != 'encode'))
+          x_BLE, segment_ids_BL, positions_BL, head=branch != 'encode'))
     return tuple(out) if branch == 'both' else out[0]
 
   def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from mlm_jax.models import layers
+from mlm_jax.models import attention, blocks, layers
 
 REMAT_POLICIES = {
     'full': jax.checkpoint_policies.nothing_saveable,
@@ -14,7 +14,8 @@ REMAT_POLICIES = {
 
 
 class Embeddings(nn.Module):
-  """Token + learned position (+ token type) embeddings, LayerNorm, dropout."""
+  """Token + learned position (+ token type) embeddings, norm, dropout. Other position
+  schemes act inside attention, and there is no position table."""
   cfg: Any
   deterministic: bool
 
@@ -24,14 +25,17 @@ class Embeddings(nn.Module):
         n, c.hidden_size, name=name, embedding_init=nn.with_logical_partitioning(
             nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')))
     self.word_embeddings = embed(c.vocab_size, 'word_embeddings')
-    self.position_embeddings = embed(c.max_positions, 'position_embeddings')
+    if c.position_scheme == 'learned':
+      self.position_embeddings = embed(c.max_positions, 'position_embeddings')
     if c.type_vocab_size:
       self.token_type_embeddings = embed(c.type_vocab_size, 'token_type_embeddings')
-    self.norm = layers.layer_norm(c.layer_norm_eps, 'norm')
+    self.norm = layers.norm(c, 'norm')
     self.dropout = nn.Dropout(c.dropout_rate)
 
   def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None):
-    x_BLD = self.word_embeddings(input_ids_BL) + self.position_embeddings(positions_BL)
+    x_BLD = self.word_embeddings(input_ids_BL)
+    if self.cfg.position_scheme == 'learned':
+      x_BLD = x_BLD + self.position_embeddings(positions_BL)
     if self.cfg.type_vocab_size:
       if token_type_ids_BL is None:
         token_type_ids_BL = jnp.zeros_like(input_ids_BL)
@@ -50,21 +54,33 @@ class Encoder(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLD, mask_B1LL):
+  def __call__(self, x_BLD, segment_ids_BL, positions_BL, prefix_len_B=None):
+    """prefix_len_B: per-row prefix length for attention_pattern=prefix (None: no prefix
+    limit, the whole segment is bidirectional)."""
     c = self.cfg
-    block = layers.TransformerLayer
+    mask_B1LL = attention.pattern_mask(c.attention_pattern, segment_ids_BL, positions_BL,
+                                       c.attention_window, prefix_len_B)
+    is_global_N = blocks.global_layers(c)
+    global_mask_B1LL = layers.attention_mask(segment_ids_BL) if is_global_N.any() else None
+    block = blocks.TransformerLayer
     if c.remat_policy != 'none':
       block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
     if c.scan_layers:
+      args, in_axes = (mask_B1LL, positions_BL), (nn.broadcast, nn.broadcast)
+      if global_mask_B1LL is not None:  # both masks to every layer; a scanned flag picks one
+        args += (global_mask_B1LL, jnp.asarray(is_global_N))
+        in_axes += (nn.broadcast, 0)
       stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
-                      in_axes=nn.broadcast, length=c.num_layers,
+                      in_axes=in_axes, length=c.num_layers,
                       metadata_params={nn.PARTITION_NAME: 'layers'})
-      x_BLD, _ = stack(c, self.deterministic, name='layers')(x_BLD, mask_B1LL)
+      x_BLD, _ = stack(c, self.deterministic, name='layers')(x_BLD, *args)
     else:
       for i in range(c.num_layers):
-        x_BLD, _ = block(c, self.deterministic, name=f'layers_{i}')(x_BLD, mask_B1LL)
+        layer_mask_B1LL = global_mask_B1LL if is_global_N[i] else mask_B1LL
+        x_BLD, _ = block(c, self.deterministic, name=f'layers_{i}')(
+            x_BLD, layer_mask_B1LL, positions_BL)
     if c.pre_layer_norm:
-      x_BLD = layers.layer_norm(c.layer_norm_eps, 'final_norm')(x_BLD).astype(x_BLD.dtype)
+      x_BLD = layers.norm(c, 'final_norm')(x_BLD).astype(x_BLD.dtype)
     return x_BLD
 
 
@@ -73,6 +89,7 @@ def forward_flops_per_token(cfg, seq_len: int, width_in: int | None = None) -> f
   of every layer, attention scores and values over SEQ_LEN keys, plus an input projection
   from WIDTH_IN when it differs from the stack's width (ELECTRA's embeddings_project)."""
   d, f, n = cfg.hidden_size, cfg.mlp_dim, cfg.num_layers
-  per_layer = 4 * d * d + 2 * d * f
+  mlp_matrices = 2 if cfg.mlp_kind == 'gelu' else 3  # gated MLPs (geglu, swiglu): two inputs
+  per_layer = 4 * d * d + mlp_matrices * d * f
   project = width_in * d if width_in and width_in != d else 0
   return 2 * (n * per_layer + project) + 4 * n * d * seq_len

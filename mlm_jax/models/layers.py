@@ -17,11 +17,19 @@ def zeros(names: tuple[str | None, ...]):
   return nn.with_logical_partitioning(nn.initializers.zeros, names)
 
 
-def layer_norm(eps: float, name: str) -> nn.LayerNorm:
+def layer_norm(eps: float, name: str, use_bias: bool = True) -> nn.LayerNorm:
   # LayerNorm statistics in float32 whatever the compute dtype.
-  return nn.LayerNorm(epsilon=eps, dtype=jnp.float32, name=name,
+  return nn.LayerNorm(epsilon=eps, dtype=jnp.float32, name=name, use_bias=use_bias,
                       scale_init=nn.with_logical_partitioning(nn.initializers.ones, LN_NAMES),
                       bias_init=zeros(LN_NAMES))
+
+
+def norm(cfg, name: str) -> nn.Module:
+  """The configured norm (model.norm_kind, model.use_bias), statistics in float32."""
+  if cfg.norm_kind == 'rmsnorm':
+    return nn.RMSNorm(epsilon=cfg.layer_norm_eps, dtype=jnp.float32, name=name,
+                      scale_init=nn.with_logical_partitioning(nn.initializers.ones, LN_NAMES))
+  return layer_norm(cfg.layer_norm_eps, name, cfg.use_bias)
 
 
 def attention_mask(segment_ids_BL: jax.Array) -> jax.Array:
@@ -39,94 +47,49 @@ class Einsum(nn.Module):
   bias_axes: tuple[str, ...]
   init_std: float
   dtype: Dtype
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param('kernel', dense_init(self.init_std, self.kernel_axes), self.kernel_shape)
+    y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+    if not self.use_bias:
+      return y
     bias_shape = self.kernel_shape[-len(self.bias_axes):]
     bias = self.param('bias', zeros(self.bias_axes), bias_shape)
-    y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
     return y + bias.astype(self.dtype)
 
 
-class Attention(nn.Module):
-  """Multi-head self-attention confined to each packed segment."""
-  num_heads: int
-  head_dim: int
-  dropout_rate: float
-  attention_dropout_rate: float
-  init_std: float
-  dtype: Dtype
-  impl: str
-  deterministic: bool
-
-  @nn.compact
-  def __call__(self, x_BLD, mask_B1LL):
-    d_model = x_BLD.shape[-1]
-    proj = lambda name: Einsum(  # noqa: E731
-        'bld,dhk->blhk', (d_model, self.num_heads, self.head_dim), ('embed', 'heads', 'kv'),
-        ('heads', 'kv'), self.init_std, self.dtype, name=name)
-    q_BLHK, k_BLHK, v_BLHK = (proj(n)(x_BLD) for n in ('query', 'key', 'value'))
-    if self.impl == 'cudnn':
-      out_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL,
-                                              implementation='cudnn')
-    else:
-      scale = self.head_dim ** -0.5
-      logits_BHLL = jnp.einsum('bqhk,bshk->bhqs', q_BLHK * scale, k_BLHK).astype(jnp.float32)
-      # A large finite negative (not -inf): fully padded rows stay finite, and masked keys
-      # get weight exactly 0, so packed documents never see each other.
-      logits_BHLL = jnp.where(mask_B1LL, logits_BHLL, -1e9)
-      probs_BHLL = jax.nn.softmax(logits_BHLL, axis=-1).astype(self.dtype)
-      probs_BHLL = nn.Dropout(self.attention_dropout_rate)(probs_BHLL, self.deterministic)
-      out_BLHK = jnp.einsum('bhqs,bshk->bqhk', probs_BHLL, v_BLHK)
-    out_BLD = Einsum('blhk,hkd->bld', (self.num_heads, self.head_dim, d_model),
-                     ('heads', 'kv', 'embed'), ('embed',), self.init_std, self.dtype,
-                     name='out')(out_BLHK)
-    return nn.Dropout(self.dropout_rate)(out_BLD, self.deterministic)
+MLP_ACTIVATIONS = {
+    'gelu': lambda h: nn.gelu(h, approximate=False),  # exact erf GELU, as BERT
+    'geglu': lambda h: nn.gelu(h, approximate=False),
+    'swiglu': nn.silu,
+}
 
 
 class Mlp(nn.Module):
+  """gelu: wi -> GELU -> wo (BERT). geglu / swiglu: act(x wi_0) * (x wi_1) -> wo, where
+  mlp_dim is the width of the gated product (Shazeer 2020)."""
   mlp_dim: int
   dropout_rate: float
   init_std: float
   dtype: Dtype
   deterministic: bool
+  kind: str = 'gelu'
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x_BLD):
     d_model = x_BLD.shape[-1]
-    h_BLF = nn.Dense(self.mlp_dim, dtype=self.dtype, name='wi',
-                     kernel_init=dense_init(self.init_std, ('embed', 'mlp')),
-                     bias_init=zeros(('mlp',)))(x_BLD)
-    h_BLF = nn.gelu(h_BLF, approximate=False)  # exact erf GELU, as BERT
-    h_BLF = nn.with_logical_constraint(h_BLF, ('batch', 'length', 'mlp'))
-    out_BLD = nn.Dense(d_model, dtype=self.dtype, name='wo',
-                       kernel_init=dense_init(self.init_std, ('mlp', 'embed')),
-                       bias_init=zeros(('embed',)))(h_BLF)
-    return nn.Dropout(self.dropout_rate)(out_BLD, self.deterministic)
-
-
-class TransformerLayer(nn.Module):
-  """One block; post-LN (BERT) or pre-LN. Signature fits nn.scan: (carry, mask) -> (carry, None)."""
-  cfg: Any  # model ConfigDict
-  deterministic: bool
-
-  @nn.compact
-  def __call__(self, x_BLD, mask_B1LL):
-    c = self.cfg
-    dtype = jnp.dtype(c.dtype)
-    attn = Attention(c.num_heads, c.hidden_size // c.num_heads, c.dropout_rate,
-                     c.attention_dropout_rate, c.initializer_range, dtype, c.attention_impl,
-                     self.deterministic, name='attention')
-    mlp = Mlp(c.mlp_dim, c.dropout_rate, c.initializer_range, dtype, self.deterministic,
-              name='mlp')
-    attn_norm = layer_norm(c.layer_norm_eps, 'attention_norm')
-    mlp_norm = layer_norm(c.layer_norm_eps, 'mlp_norm')
-    if c.pre_layer_norm:
-      x_BLD = x_BLD + attn(attn_norm(x_BLD).astype(dtype), mask_B1LL)
-      x_BLD = x_BLD + mlp(mlp_norm(x_BLD).astype(dtype))
+    dense = lambda width, axes, name: nn.Dense(  # noqa: E731
+        width, dtype=self.dtype, name=name, use_bias=self.use_bias,
+        kernel_init=dense_init(self.init_std, axes), bias_init=zeros(axes[-1:]))
+    act = MLP_ACTIVATIONS[self.kind]
+    if self.kind == 'gelu':
+      h_BLF = act(dense(self.mlp_dim, ('embed', 'mlp'), 'wi')(x_BLD))
     else:
-      x_BLD = attn_norm(x_BLD + attn(x_BLD, mask_B1LL)).astype(dtype)
-      x_BLD = mlp_norm(x_BLD + mlp(x_BLD)).astype(dtype)
-    x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
-    return x_BLD, None
+      gate_BLF = dense(self.mlp_dim, ('embed', 'mlp'), 'wi_0')(x_BLD)
+      h_BLF = act(gate_BLF) * dense(self.mlp_dim, ('embed', 'mlp'), 'wi_1')(x_BLD)
+    h_BLF = nn.with_logical_constraint(h_BLF, ('batch', 'length', 'mlp'))
+    out_BLD = dense(d_model, ('mlp', 'embed'), 'wo')(h_BLF)
+    return nn.Dropout(self.dropout_rate)(out_BLD, self.deterministic)

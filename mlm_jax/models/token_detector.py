@@ -7,7 +7,7 @@ from typing import Any
 
 from flax import linen as nn
 
-from mlm_jax.models import bert, encoder, family, layers
+from mlm_jax.models import bert, encoder, family
 from mlm_jax.models.electra import DiscriminatorHead
 
 
@@ -18,14 +18,15 @@ class BertTokenDetector(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True, head: bool = True):
+               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None,
+               head: bool = True):
     del masked_positions_BP
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
     x_BLD = emb(input_ids_BL, positions_BL, token_type_ids_BL)
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
-        x_BLD, layers.attention_mask(segment_ids_BL))
+        x_BLD, segment_ids_BL, positions_BL, prefix_len_B)
     if not head:
       return hidden_BLD
     return hidden_BLD, DiscriminatorHead(c, name='detection_head')(hidden_BLD)

@@ -1,0 +1,95 @@
+"""The encoder block composed from config: MLP kind, position scheme, attention pattern,
+norm kind and placement, biases. BERT is one configuration of it (BERT_BLOCK)."""
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from mlm_jax.config_lib import ConfigError
+from mlm_jax.models import attention, layers
+
+MLP_KINDS = tuple(layers.MLP_ACTIVATIONS)
+POSITION_SCHEMES = ('learned', 'rotary', 'alibi', 'none')
+NORM_KINDS = ('layernorm', 'rmsnorm')
+# The block settings of BERT (and of Hugging Face's BertForMaskedLM / ElectraModel).
+BERT_BLOCK = {'mlp_kind': 'gelu', 'position_scheme': 'learned',
+              'attention_pattern': 'bidirectional', 'global_attention_every': 0,
+              'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False}
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def _one_of(m, key: str, choices: tuple[str, ...]) -> None:
+  _require(m[key] in choices, f'model.{key}={m[key]!r} must be one of {"|".join(choices)}')
+
+
+def validate_block(m) -> None:
+  """Checks the block keys of a model config; ConfigError names the key and value at fault."""
+  _one_of(m, 'mlp_kind', MLP_KINDS)
+  _one_of(m, 'position_scheme', POSITION_SCHEMES)
+  _one_of(m, 'attention_pattern', attention.PATTERNS)
+  _one_of(m, 'norm_kind', NORM_KINDS)
+  _require(isinstance(m.use_bias, bool), f'model.use_bias={m.use_bias!r} must be True or False')
+  if m.position_scheme == 'rotary':
+    head_dim = m.hidden_size // m.num_heads
+    _require(head_dim % 2 == 0, f'model.position_scheme=rotary needs an even head dimension; '
+             f'model.hidden_size={m.hidden_size} / model.num_heads={m.num_heads} = {head_dim}')
+    _require(m.rotary_base > 0, f'model.rotary_base={m.rotary_base} must be positive')
+  if m.attention_pattern == 'sliding_window':
+    _require(m.attention_window > 0 and m.attention_window % 2 == 0,
+             f'model.attention_window={m.attention_window} must be positive and even')
+  _require(m.global_attention_every >= 0,
+           f'model.global_attention_every={m.global_attention_every} must be >= 0')
+  _require(m.global_attention_every == 0 or m.attention_pattern != 'bidirectional',
+           f'model.global_attention_every={m.global_attention_every} needs a local '
+           "model.attention_pattern (every layer is already global under 'bidirectional')")
+
+
+def non_bert_settings(m) -> list[str]:
+  """'model.key=value' for each block setting BERT does not have (export refuses these)."""
+  return [f'model.{k}={m[k]!r}' for k, v in BERT_BLOCK.items() if m[k] != v]
+
+
+def global_layers(m) -> np.ndarray:
+  """(num_layers,) bool: the layers that attend bidirectionally over the whole segment; with
+  global_attention_every = k > 0, layers 0, k, 2k, ... (ModernBERT: k = 3)."""
+  every = m.global_attention_every
+  return (np.arange(m.num_layers) % every == 0) if every else np.zeros(m.num_layers, bool)
+
+
+class TransformerLayer(nn.Module):
+  """One block; post-LN (BERT) or pre-LN. Signature fits nn.scan: (carry, ...) -> (carry, None).
+
+  Under nn.scan every layer gets both masks and its scanned flag is_global picks one; an
+  unrolled stack passes each layer its own mask.
+  """
+  cfg: Any  # model ConfigDict
+  deterministic: bool
+
+  @nn.compact
+  def __call__(self, x_BLD, mask_B1LL, positions_BL, global_mask_B1LL=None, is_global=None):
+    c = self.cfg
+    dtype = jnp.dtype(c.dtype)
+    if is_global is not None:
+      mask_B1LL = jnp.where(is_global, global_mask_B1LL, mask_B1LL)
+    attn = attention.Attention(
+        c.num_heads, c.hidden_size // c.num_heads, c.dropout_rate, c.attention_dropout_rate,
+        c.initializer_range, dtype, c.attention_impl, self.deterministic, c.use_bias,
+        rotary_base=c.rotary_base if c.position_scheme == 'rotary' else None,
+        alibi=c.position_scheme == 'alibi', name='attention')
+    mlp = layers.Mlp(c.mlp_dim, c.dropout_rate, c.initializer_range, dtype, self.deterministic,
+                     c.mlp_kind, c.use_bias, name='mlp')
+    attn_norm = layers.norm(c, 'attention_norm')
+    mlp_norm = layers.norm(c, 'mlp_norm')
+    if c.pre_layer_norm:
+      x_BLD = x_BLD + attn(attn_norm(x_BLD).astype(dtype), mask_B1LL, positions_BL)
+      x_BLD = x_BLD + mlp(mlp_norm(x_BLD).astype(dtype))
+    else:
+      x_BLD = attn_norm(x_BLD + attn(x_BLD, mask_B1LL, positions_BL)).astype(dtype)
+      x_BLD = mlp_norm(x_BLD + mlp(x_BLD)).astype(dtype)
+    x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
+    return x_BLD, None
