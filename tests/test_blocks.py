@@ -225,6 +225,7 @@ def test_alibi_extrapolates_beyond_max_positions():
 
 # ---------------------------------------------------------------- training
 
+@pytest.mark.slow
 @pytest.mark.parametrize('overrides', [
     {**MODERNBERT_LIKE, 'model.scan_layers': True, 'model.remat_policy': 'full'},
     MOSAICBERT_LIKE, DECODER_LIKE], ids=['modernbert', 'mosaicbert', 'decoder'])

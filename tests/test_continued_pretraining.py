@@ -19,6 +19,8 @@ SENTENCES = ['The quick brown fox jumps over the lazy dog.',
              'Return the length (the number of items) of an object.',
              'Unicode: naïve café, 12,345.67 — done!']
 
+pytestmark = pytest.mark.slow  # the real 6-layer MiniLM, trained and exported
+
 
 def _minilm_run_config(minilm_dir, shared_vocab, **overrides):
   return tiny_config(**{

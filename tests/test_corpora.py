@@ -107,6 +107,7 @@ def test_wikiextractor_stubs_are_skipped(shared_vocab, tmp_path):
   assert min(len(d.split()) for d in got) >= 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('hosts,by', [(4, 'file'), (2, 'document')])
 def test_host_shards_are_disjoint_and_complete(shared_vocab, tmp_path, hosts, by):
   """With at least as many files as hosts each host reads whole files, else every host reads

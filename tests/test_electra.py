@@ -125,6 +125,7 @@ def test_gdes_disc_loss_leaves_shared_table_alone_and_trains_delta():
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('sharing,mesh', [('tied', {'mesh.data': 8}),
                                           ('gdes', {'mesh.data': 4, 'mesh.fsdp': 2})])
 def test_twenty_steps_loss_falls(shared_vocab, tmp_path, sharing, mesh):

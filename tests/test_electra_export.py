@@ -73,6 +73,7 @@ def test_exported_parts_match_transformers(case):
     assert diff < 1e-4, (part, diff)
 
 
+@pytest.mark.slow
 def test_export_of_a_run_loads_with_auto_classes(shared_vocab, tmp_path):
   workdir, out = str(tmp_path / 'run'), str(tmp_path / 'hf')
   config = electra_run_config(shared_vocab, **{'mesh.data': 8, 'train.steps': 2,

@@ -18,6 +18,8 @@ from tests.conftest import REPO
 from tests.conftest import corpus_config as _config, read_records as _records
 from tests.conftest import read_records as _jsonl, smoke_cli as _cli
 
+pytestmark = pytest.mark.slow  # subprocess runs, kills and restarts: minutes
+
 
 
 

@@ -76,6 +76,7 @@ def test_missing_weights_file_is_named(tmp_path):
     hf_import.read_config(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_run_from_a_wordpiece_bert_checkpoint(shared_vocab, tmp_path):
   wp = BertWordPieceTokenizer(lowercase=True)
   wp.train([shared_vocab['train']], vocab_size=600, min_frequency=2)

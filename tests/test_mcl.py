@@ -80,6 +80,7 @@ def _losses(workdir):
   return [r['loss'] for r in _records(workdir, 'train')]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('courses', ['rtd,std,itd,gc,dc'])
 def test_twenty_steps_loss_falls(shared_vocab, tmp_path, courses):
   workdir = str(tmp_path / courses.replace(',', '_'))

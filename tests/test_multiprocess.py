@@ -4,9 +4,12 @@ import socket
 import subprocess
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 from tests.conftest import read_records, smoke_cli as _cli
+
+pytestmark = pytest.mark.slow  # two processes over gloo
 
 
 def _free_port() -> int:

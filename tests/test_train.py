@@ -24,6 +24,7 @@ def test_twenty_steps_on_eight_devices_loss_falls(shared_vocab, tmp_path):
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(shared_vocab, tmp_path):
   full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
   cfg = dict(**{'mesh.data': 4, 'mesh.fsdp': 2})

@@ -12,6 +12,8 @@ from tests.conftest import REPO, SHARED_DATA, read_records
 
 WIKI = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_mlm_pipeline', '*_wiki_00.gz')
 
+pytestmark = pytest.mark.slow  # builds a WordPiece vocabulary and trains on Wikipedia
+
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'pretrain')),
                     reason='needs ../shared/data')
