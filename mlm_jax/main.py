@@ -73,7 +73,11 @@ def main(argv):
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
   try:
     config_lib.validate(_CONFIG.value, jax.device_count())
-    train.run(_CONFIG.value, _WORKDIR.value)
+    if _CONFIG.value.finetune.task:  # a labelled task: fine-tune and evaluate
+      from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
+      runner.run(_CONFIG.value, _WORKDIR.value)
+    else:
+      train.run(_CONFIG.value, _WORKDIR.value)
   except (config_lib.ConfigError, config_lib.RunError) as e:
     _fail(str(e))
 
