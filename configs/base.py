@@ -127,7 +127,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   f.epochs = 3.0  # passes over the training set (when finetune.steps is 0)
   f.steps = 0  # optimizer steps; 0: epochs x examples / train.batch_size
   f.warmup_fraction = 0.1  # linear warmup over this fraction of the steps
-  f.train_examples = 0  # train on a seeded random subset of this size; 0: all
+  f.train_examples = 0  # train on a fixed random subset (seed 0, whatever the run's seed); 0: all
   f.eval_examples = 0  # evaluate on the first N dev examples (quick checks); 0: all
   f.template = '{a} It was [MASK].'  # generative: input text; {a} {b} the sentences
   f.verbalizer = 'terrible,great'  # generative: one single-token word per label, in label order

@@ -144,7 +144,7 @@ def glue_task(f_cfg, seed: int, encode, tokens) -> TaskData:
     devs = {'dev': glue.read_tsv(f_cfg.dev_file, task)}
   else:
     devs = glue.read_split(f_cfg.data_dir, task, 'dev', f_cfg.format)
-  train = subset(train, f_cfg.train_examples, seed)
+  train = subset(train, f_cfg.train_examples, 0)  # one subset for every run seed
   if f_cfg.eval_examples:
     devs = {k: v[:f_cfg.eval_examples] for k, v in devs.items()}
   generative = f_cfg.method == 'generative'
@@ -183,7 +183,7 @@ def squad_task(f_cfg, seed: int, encode, tokens, workdir: str | None = None) -> 
     raise ConfigError(f'finetune.squad_version={f_cfg.squad_version!r} must be 1.1 or 2.0')
   dev_ex = squad.read(f_cfg.dev_file)
   train_ex = squad.read(f_cfg.train_file) if f_cfg.train_file else dev_ex[:0]
-  train_ex = subset(train_ex, f_cfg.train_examples, seed)
+  train_ex = subset(train_ex, f_cfg.train_examples, 0)
   if f_cfg.eval_examples:
     dev_ex = dev_ex[:f_cfg.eval_examples]
   feat = lambda ex: squad.make_features(ex, encode, tokens.cls, tokens.sep,  # noqa: E731
