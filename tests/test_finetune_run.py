@@ -12,7 +12,7 @@ import pytest
 from configs import glue as glue_config
 from mlm_jax import train
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.finetune import runner
+from mlm_jax.finetune import evaluate, runner
 from tests.conftest import REPO, SHARED_DATA
 from tests.test_train import _config as pretrain_config
 
@@ -68,6 +68,9 @@ def test_classification_runs_and_resumes_exactly(pretrained, tmp_path):
   with open(os.path.join(full, runner.RESULT)) as f:
     assert json.load(f)['metrics'] == result
   assert os.path.isdir(os.path.join(full, 'checkpoints', '6'))
+  # The standalone scorer reproduces the final eval from the checkpoint alone.
+  again = evaluate.evaluate_workdir(full)
+  assert again['accuracy'] == result['accuracy'] and again['step'] == 6
 
 
 @pytest.mark.slow

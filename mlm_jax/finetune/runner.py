@@ -121,7 +121,21 @@ def build_task(config, workdir: str | None):
   return data, vocab_path, load
 
 
-def _loss_fn(model, kind: str, regression: bool, verbalizer):
+def model_and_optimizer(config, data):
+  """The fine-tuning model and its optax chain (layer-wise decay when configured)."""
+  f, t = config.finetune, config.train
+  model = FinetuneModel(config.model, data.kind, data.num_labels, f.head_dropout,
+                        f.head_activation)
+  tx = optim.make_optimizer(t) if t.steps else optax.identity()
+  if f.layerwise_lr_decay < 1 and t.steps:
+    shapes = jax.eval_shape(lambda r: nn.meta.unbox(state.init_variables(model, f.max_seq_len, r)),
+                            jax.random.key(0))
+    tx = optax.chain(tx, layer_decay.scale_updates(
+        layer_decay.scales(shapes, config.model.num_layers, f.layerwise_lr_decay)))
+  return model, tx
+
+
+def loss_fns(model, kind: str, regression: bool, verbalizer):
   def apply(params, batch, train, rng):
     return model.apply({'params': params}, batch['input_ids'], batch['segment_ids'],
                        batch['positions'], batch.get('masked_positions'),
@@ -215,14 +229,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         f'{sharding.data_parallel_size(mesh)}')
 
   # Phase: abstract state.
-  model = FinetuneModel(config.model, data.kind, data.num_labels, f.head_dropout,
-                        f.head_activation)
-  tx = optim.make_optimizer(t) if t.steps else optax.identity()
-  if f.layerwise_lr_decay < 1 and t.steps:
-    shapes = jax.eval_shape(lambda r: nn.meta.unbox(state.init_variables(model, f.max_seq_len, r)),
-                            jax.random.key(0))
-    tx = optax.chain(tx, layer_decay.scale_updates(
-        layer_decay.scales(shapes, config.model.num_layers, f.layerwise_lr_decay)))
+  model, tx = model_and_optimizer(config, data)
   init_fn = state.make_init_fn(model, tx, f.max_seq_len)
   with jax.set_mesh(mesh):
     shardings = state.state_shardings(model, tx, f.max_seq_len, mesh, rules)
@@ -245,7 +252,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       train_state = train_state.replace(params=jax.device_put(params, shardings.params))
 
   # Phase: compile.
-  loss_fn, eval_fn = _loss_fn(model, data.kind, data.regression, data.info.get('verbalizer_ids'))
+  loss_fn, eval_fn = loss_fns(model, data.kind, data.regression, data.info.get('verbalizer_ids'))
   batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
   shapes = lambda b, arrays: {k: jax.ShapeDtypeStruct((b, *v.shape[1:]), v.dtype,  # noqa: E731
                                                       sharding=batch_sh) for k, v in arrays.items()}
