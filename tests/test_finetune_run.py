@@ -71,6 +71,14 @@ def test_classification_runs_and_resumes_exactly(pretrained, tmp_path):
   # The standalone scorer reproduces the final eval from the checkpoint alone.
   again = evaluate.evaluate_workdir(full)
   assert again['accuracy'] == result['accuracy'] and again['step'] == 6
+  # tools/export_hf.py writes the task class, with the run's tokenizer.
+  out = str(tmp_path / 'hf')
+  done = subprocess.run([sys.executable, 'tools/export_hf.py', f'--workdir={full}', f'--out={out}'],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  from transformers import AutoModelForSequenceClassification  # pylint: disable=g-import-not-at-top
+  assert type(AutoModelForSequenceClassification.from_pretrained(out)).__name__ == \
+      'BertForSequenceClassification'
 
 
 @pytest.mark.slow

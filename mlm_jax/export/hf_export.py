@@ -17,6 +17,9 @@ def vocab_path(config, workdir: str) -> str:
 def export(workdir: str, out: str, step: int | None = None) -> int:
   """Writes config.json, model.safetensors and tokenizer files to OUT; returns the step."""
   config = load_run_config(workdir)
+  if 'finetune' in config and config.finetune.task:  # a fine-tuned workdir: its task class
+    from mlm_jax.export import finetune_export  # pylint: disable=g-import-not-at-top
+    return finetune_export.export(workdir, out, step)
   if config.model.name == 'electra':  # two models: OUT/discriminator and OUT/generator
     from mlm_jax.export import electra_export  # pylint: disable=g-import-not-at-top
     return electra_export.export(config, workdir, out, step)

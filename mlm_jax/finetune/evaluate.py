@@ -10,8 +10,8 @@ from mlm_jax.config_lib import ConfigError
 from mlm_jax.finetune import runner
 
 
-def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None) -> dict:
-  """The task's metrics on DEV_FILE (default: the run's dev data), plus the step scored."""
+def restore_workdir(workdir: str, step: int | None = None, dev_file: str = ''):
+  """(config, TaskData, parameters on one device, step) of a fine-tuned workdir."""
   config = ml_collections.ConfigDict(config_lib.load_run_config(workdir).to_dict())
   f = config.finetune
   if not f.task:
@@ -25,10 +25,9 @@ def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None) 
   config.mesh.data = config.mesh.fsdp = config.mesh.tensor = 1
   config.mesh.dcn_data = config.mesh.dcn_fsdp = 1
   mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-  rules = sharding.rules(config.mesh)
   init_fn = state.make_init_fn(model, tx, f.max_seq_len)
   with jax.set_mesh(mesh):
-    shardings = state.state_shardings(model, tx, f.max_seq_len, mesh, rules)
+    shardings = state.state_shardings(model, tx, f.max_seq_len, mesh, sharding.rules(config.mesh))
   abstract = state.abstract_state(init_fn, shardings)
   ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
   step = ckpt.latest_step() if step is None else step
@@ -37,14 +36,21 @@ def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None) 
     raise ConfigError(f'{workdir}: no checkpoint')
   params = ckpt.restore(step, abstract).params
   ckpt.close()
+  return config, data, params, step
+
+
+def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None) -> dict:
+  """The task's metrics on DEV_FILE (default: the run's dev data), plus the step scored."""
+  config, data, params, step = restore_workdir(workdir, step, dev_file)
+  model, _ = runner.model_and_optimizer(config, data)
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
   _, eval_fn = runner.loss_fns(model, data.kind, data.regression,
                                data.info.get('verbalizer_ids'))
-  batch = config.eval.batch_size
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+  with jax.set_mesh(mesh), nn.logical_axis_rules(sharding.rules(config.mesh)):
     eval_step = jax.jit(eval_fn)
     out = {}
     for name, arrays in data.dev.items():
-      outputs = runner.predict(eval_step, params, arrays, batch, mesh)
+      outputs = runner.predict(eval_step, params, arrays, config.eval.batch_size, mesh)
       for k, v in data.evaluate(name, np.asarray(outputs)).items():
         out[k if len(data.dev) == 1 else f'{name}/{k}'] = v
   out['step'] = step
