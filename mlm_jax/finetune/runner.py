@@ -23,6 +23,7 @@ from mlm_jax.finetune import encoders, features, glue, layer_decay
 from mlm_jax.finetune.model import FinetuneModel
 
 RESULT = 'finetune_result.json'  # final metrics, written when a run completes
+FINETUNE_MODEL_KEYS = ('dropout_rate', 'attention_dropout_rate')  # not taken from pre-training
 
 
 def _log(msg: str) -> None:
@@ -58,8 +59,8 @@ def resolve_init(config, mlm_head: bool):
   pre_dir, hf_dir = config.init_from.workdir, config.init_from.hf_dir
   if pre_dir:
     pre = config_lib.load_run_config(pre_dir)
-    for key in config.model:
-      if key in pre.model:
+    for key in config.model:  # the architecture; dropout is the fine-tuning config's
+      if key in pre.model and key not in FINETUNE_MODEL_KEYS:
         config.model[key] = pre.model[key]
     where = f'init_from.workdir={pre_dir}'
     encoders.check(config.model, mlm_head, where=f'{where}: model.name')
