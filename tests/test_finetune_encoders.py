@@ -43,6 +43,26 @@ def test_encoder_equals_pretraining_encoder(name, extra):
   assert jax.tree.map(np.shape, ft['backbone']) == jax.tree.map(np.shape, sub)
 
 
+@pytest.mark.parametrize('name', ['bert', 'electra'])
+def test_mlm_logits_equal_pretraining_mlm(name):
+  cfg = _cfg(name)
+  ids = jax.random.randint(jax.random.key(1), (2, 16), 5, cfg.vocab_size)
+  seg = jnp.ones_like(ids).at[1, 12:].set(0)
+  pos = jnp.broadcast_to(jnp.arange(16), ids.shape)
+  masked = jnp.array([[3], [7]])
+  pre = models.MODELS[name](cfg)
+  full = pre.init(jax.random.key(0), ids, seg, pos, masked)['params']
+  full = jax.tree.map(lambda x: x.value if hasattr(x, 'value') else x, full,
+                      is_leaf=lambda x: hasattr(x, 'value'))
+  kw = {'branch': 'generator'} if name == 'electra' else {}
+  want = pre.apply({'params': full}, ids, seg, pos, masked, **kw)
+  want = want[1] if name == 'bert' else want
+  ft = FinetuneModel(cfg, 'mlm', 2)
+  got = ft.apply({'params': {'backbone': encoders.encoder_params(cfg, full, mlm_head=True)}},
+                 ids, seg, pos, masked)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want)[:, 0], atol=1e-5)
+
+
 def test_mlm_head_only_where_the_family_has_one():
   encoders.check(_cfg('bert'), mlm_head=True)
   with pytest.raises(ConfigError, match='no MLM head'):

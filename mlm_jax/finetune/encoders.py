@@ -8,7 +8,9 @@ that subtree out of a full pre-training parameter tree:
   bert, bert_token_detector  embeddings + encoder (+ mlm_head for BERT, when asked)
   electra                    the discriminator: its embeddings (tied: the shared table; GDES:
                              E + delta with its own position/type tables and LayerNorm),
-                             discriminator/embeddings_project if present, discriminator/encoder
+                             discriminator/embeddings_project if present, discriminator/encoder;
+                             with the MLM head (generative classification): the generator, an
+                             MLM over the shared embeddings
 """
 from typing import Any
 
@@ -19,7 +21,7 @@ from mlm_jax.config_lib import ConfigError
 from mlm_jax.models import bert, electra, encoder, layers
 
 ENCODERS = ('bert', 'bert_token_detector', 'electra')
-WITH_MLM_HEAD = ('bert',)  # families whose checkpoint carries an MLM head on the encoder
+WITH_MLM_HEAD = ('bert', 'electra')  # families whose checkpoint carries an MLM (ELECTRA: the generator)
 
 
 class BertEncoder(nn.Module):
@@ -61,6 +63,35 @@ class ElectraDiscriminatorEncoder(nn.Module):
         x_BLD, layers.attention_mask(segment_ids_BL))
 
 
+class ElectraGeneratorEncoder(nn.Module):
+  """ELECTRA's generator (an MLM over the shared embeddings), for generative classification."""
+  cfg: Any  # the full ELECTRA model config; the generator's is derived
+  deterministic: bool
+
+  def setup(self):
+    c = self.cfg
+    self.e = electra.embedding_size(c)
+    self.g = electra.generator_config(c)
+    self.embeddings = electra.ElectraEmbeddings(
+        electra._copy(c, hidden_size=self.e), self.deterministic)  # pylint: disable=protected-access
+    if self.e != self.g.hidden_size:  # as electra._project, named by this attribute
+      self.embeddings_project = nn.Dense(
+          self.g.hidden_size, dtype=jnp.dtype(c.dtype),
+          kernel_init=layers.dense_init(c.initializer_range, ('act_embed', 'embed')),
+          bias_init=layers.zeros(('embed',)))
+    self.encoder = encoder.Encoder(self.g, self.deterministic)
+    self.head = bert.MlmHead(electra._copy(self.g, hidden_size=self.e))  # pylint: disable=protected-access
+
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None):
+    x_BLE = self.embeddings(input_ids_BL, positions_BL, token_type_ids_BL)
+    if self.e != self.g.hidden_size:
+      x_BLE = self.embeddings_project(x_BLE)
+    return self.encoder(x_BLE, layers.attention_mask(segment_ids_BL))
+
+  def mlm_logits(self, h_BPD):
+    return self.head(h_BPD, self.embeddings)
+
+
 def check(model_cfg, mlm_head: bool = False, where: str = 'model.name') -> None:
   if model_cfg.name not in ENCODERS:
     raise ConfigError(f'{where}={model_cfg.name!r}: no encoder known to fine-tuning '
@@ -73,6 +104,8 @@ def check(model_cfg, mlm_head: bool = False, where: str = 'model.name') -> None:
 def encoder_module(model_cfg, deterministic: bool = True, mlm_head: bool = False,
                    name: str | None = None) -> nn.Module:
   check(model_cfg, mlm_head)
+  if model_cfg.name == 'electra' and mlm_head:
+    return ElectraGeneratorEncoder(model_cfg, deterministic, name=name)
   if model_cfg.name == 'electra':
     return ElectraDiscriminatorEncoder(model_cfg, deterministic, name=name)
   return BertEncoder(model_cfg, deterministic, mlm_head, name=name)
@@ -91,6 +124,13 @@ def encoder_params(model_cfg, params: dict, mlm_head: bool = False,
                    where: str = 'init_from') -> dict:
   """The encoder subtree of a full pre-training parameter tree (names as encoder_module's)."""
   check(model_cfg, mlm_head)
+  if model_cfg.name == 'electra' and mlm_head:
+    out = {'embeddings': _need(params, 'embeddings', where),
+           'encoder': _need(params, 'generator/encoder', where),
+           'head': _need(params, 'generator/mlm_head', where)}
+    if 'embeddings_project' in params['generator']:
+      out['embeddings_project'] = params['generator']['embeddings_project']
+    return out
   if model_cfg.name == 'electra':
     emb = _need(params, 'embeddings', where)
     if model_cfg.embedding_sharing == 'gdes':
