@@ -136,7 +136,9 @@ def subset(examples: list, n: int, seed: int) -> list:
 def glue_task(f_cfg, seed: int, encode, tokens) -> TaskData:
   """GLUE task f_cfg.task, as a task head or (method generative) through the MLM head."""
   task = glue.get_task(f_cfg.task)
-  if f_cfg.train_file:
+  if f_cfg.zero_shot:  # nothing is trained: no training file is read
+    train = []
+  elif f_cfg.train_file:
     train = glue.read_tsv(f_cfg.train_file, task)
   else:
     (train,) = glue.read_split(f_cfg.data_dir, task, 'train', f_cfg.format).values()
