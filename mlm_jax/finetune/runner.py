@@ -291,30 +291,32 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   shard, count = sharding.data_shard(mesh, t.batch_size)
   step = int(jax.device_get(train_state.step))
   sums, t_int, n_int = None, time.time(), 0
-  while step < t.steps:
-    rows = _rows(step, n_train, t.batch_size, config.seed)
-    host = _host(data.train, rows, shard, count)
-    batch = sharding.host_batch_to_global(host, mesh, t.batch_size)
-    train_state, m = train_step(train_state, batch, train_rng)
-    sums = m if sums is None else add(sums, m)
-    step, n_int = step + 1, n_int + 1
-    stopping = step in (t.steps, t.stop_at_step)
-    if step % t.log_every_steps == 0 or stopping:
-      values = metrics.reduce(jax.device_get(sums))
-      elapsed = time.time() - t_int
-      values['examples_per_sec'] = n_int * t.batch_size / elapsed
-      writer.write(step, 'train', values)
-      _log(f'step {step}/{t.steps} | loss {values["loss"]:.4f} | '
-           f'{values["examples_per_sec"]:.1f} examples/s')
-      sums, t_int, n_int = None, time.time(), 0
-    if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
-      t_eval = time.time()
-      run_eval(step)
-      t_int += time.time() - t_eval
-    if stopping or step % config.checkpoint.every_steps == 0:
-      ckpt.save(step, train_state, force=stopping)
-    if step == t.stop_at_step:
-      break
+  with train.preemption_guard() as preempted:  # SIGTERM: checkpoint this step and leave
+    while step < t.steps:
+      rows = _rows(step, n_train, t.batch_size, config.seed)
+      host = _host(data.train, rows, shard, count)
+      batch = sharding.host_batch_to_global(host, mesh, t.batch_size)
+      train_state, m = train_step(train_state, batch, train_rng)
+      sums = m if sums is None else add(sums, m)
+      step, n_int = step + 1, n_int + 1
+      sigterm = preempted.is_set()
+      stopping = step in (t.steps, t.stop_at_step) or sigterm
+      if step % t.log_every_steps == 0 or stopping:
+        values = metrics.reduce(jax.device_get(sums))
+        elapsed = time.time() - t_int
+        values['examples_per_sec'] = n_int * t.batch_size / elapsed
+        writer.write(step, 'train', values)
+        _log(f'step {step}/{t.steps} | loss {values["loss"]:.4f} | '
+             f'{values["examples_per_sec"]:.1f} examples/s')
+        sums, t_int, n_int = None, time.time(), 0
+      if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
+        t_eval = time.time()
+        run_eval(step)
+        t_int += time.time() - t_eval
+      if stopping or step % config.checkpoint.every_steps == 0:
+        ckpt.save(step, train_state, force=stopping)
+      if step == t.stop_at_step or sigterm:
+        break
 
   result = {}
   if step == t.steps:
