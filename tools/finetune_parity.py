@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 _HF = flags.DEFINE_string('hf_dir', None, 'Local Hugging Face BERT directory.', required=True)
 _GLUE = flags.DEFINE_string('glue_dir', None, 'GLUE root (original TSV layout).', required=True)
@@ -111,6 +111,7 @@ def run_torch(seed: int, data) -> dict:
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   import ml_collections  # pylint: disable=g-import-not-at-top
   from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
   os.makedirs(_WORKDIR.value, exist_ok=True)
