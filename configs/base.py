@@ -113,6 +113,36 @@ def get_base_config() -> ml_collections.ConfigDict:
   # A local Hugging Face checkpoint (BERT, RoBERTa, ELECTRA) to start from: its architecture,
   # weights and tokenizer replace the config's. Ignored when WORKDIR has a checkpoint to resume.
   c.init_from.hf_dir = ''
+  # An mlm_jax pre-training workdir to fine-tune (finetune.task set): its config.json gives the
+  # model section, its latest checkpoint the encoder (BERT, ELECTRA discriminator, token detector).
+  c.init_from.workdir = ''
+
+  # Fine-tuning and evaluation (mlm_jax/finetune/); main.py runs it when finetune.task is set.
+  c.finetune = f = ml_collections.ConfigDict()
+  f.task = ''  # '' pre-trains; a GLUE task (cola sst2 mrpc qqp stsb mnli qnli rte wnli) or squad
+  f.method = 'head'  # head (task head on [CLS] / spans) | generative (MLM head at a [MASK] slot)
+  f.data_dir = ''  # GLUE: the download_glue_data.py root (or TFDS data_dir); SQuAD: unused
+  f.format = 'tsv'  # GLUE: tsv (original layout) | tfds (glue/<task> prepared under data_dir)
+  f.train_file = ''  # a train file replacing data_dir's (GLUE .tsv, SQuAD .json[.gz])
+  f.dev_file = ''  # a dev file replacing data_dir's (the file scored at each evaluation)
+  f.squad_version = '1.1'  # 1.1 | 2.0 (unanswerable questions, no-answer threshold search)
+  f.max_seq_len = 128  # tokens per example ([CLS] a [SEP] b [SEP]); pairs truncate longest first
+  f.doc_stride = 128  # SQuAD: tokens between the starts of consecutive context windows
+  f.max_query_len = 64  # SQuAD: question tokens kept
+  f.n_best = 20  # SQuAD: start and end candidates per window in span decoding
+  f.max_answer_len = 30  # SQuAD: longest answer span, in tokens
+  f.head_dropout = 0.1  # dropout in the classification head
+  f.head_activation = 'tanh'  # tanh (BERT pooler) | gelu (ELECTRA classification head)
+  f.layerwise_lr_decay = 1.0  # ELECTRA: layer l of L gets lr x decay^(L - l); 1 disables
+  f.epochs = 3.0  # passes over the training set (when finetune.steps is 0)
+  f.steps = 0  # optimizer steps; 0: epochs x examples / train.batch_size
+  f.warmup_fraction = 0.1  # linear warmup over this fraction of the steps
+  f.train_examples = 0  # train on a fixed random subset (seed 0, whatever the run's seed); 0: all
+  f.eval_examples = 0  # evaluate on the first N dev examples (quick checks); 0: all
+  f.template = '{a} It was [MASK].'  # generative: input text; {a} {b} the sentences
+  f.verbalizer = 'terrible,great'  # generative: one single-token word per label, in label order
+  f.zero_shot = False  # generative: evaluate the pre-trained MLM head without training
+  f.init_token_type_1_from_0 = True  # pre-training never trains type 1: start it as type 0
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # data-parallel axis size; -1: all devices left over

@@ -86,7 +86,11 @@ def main(argv):
   try:
     validation.validate(_CONFIG.value, jax.device_count())
     workdir_lib.check(_WORKDIR.value)
-    train.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)
+    if _CONFIG.value.finetune.task:  # a labelled task: fine-tune and evaluate
+      from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
+      runner.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)
+    else:
+      train.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)
   except (config_lib.ConfigError, config_lib.RunError) as e:
     _fail(str(e))
 

@@ -68,10 +68,6 @@ def evaluate(eval_fn, params, source, config, mesh, rng) -> dict:
   return values
 
 
-class _DryRunDone(Exception):
-  """Ends a dry run after its checks; what it wrote is removed like a failed start's."""
-
-
 def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) -> dict:
   """Trains (or resumes) to config.train.steps; returns the final eval metrics.
 
@@ -83,7 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) 
   try:
     with workdir_lib.removed_on_error(workdir) as setup:
       return _run(config, workdir, setup, dry_run)
-  except _DryRunDone:
+  except workdir_lib.DryRunDone:
     _log(f'dry run: config, workdir, vocabulary and data are usable ({workdir} left as found)')
     return {}
 
@@ -121,7 +117,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
 
   if dry_run:
     next(train_iter)  # the data reads, tokenizes and packs
-    raise _DryRunDone()
+    raise workdir_lib.DryRunDone()
 
   # Phase: abstract state.
   model = models.build(config.model)

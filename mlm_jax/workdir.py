@@ -45,6 +45,10 @@ def check(workdir: str) -> None:
         os.rmdir(d)
 
 
+class DryRunDone(Exception):
+  """Ends a dry run after its checks; what it wrote is removed like a failed start's."""
+
+
 class _Setup:
   """Handed out by `removed_on_error`; `finished()` marks the end of setup."""
 

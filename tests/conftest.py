@@ -37,17 +37,22 @@ def _shared_data() -> str:
 SHARED_DATA = _shared_data()
 
 
-def tiny_config(**overrides):
-  """configs/smoke.py (2 layers, 64 wide), unlocked for the test to adjust."""
-  c = ml_collections.ConfigDict(smoke.get_config().to_dict())
-  c.train.peak_flops = 1e11  # skip the matmul measurement in tests
+def set_keys(config, overrides: dict):
+  """{'train.steps': 3, ...} written into CONFIG (an unlocked ConfigDict); returns it."""
   for key, value in overrides.items():
-    node = c
+    node = config
     *parents, leaf = key.split('.')
     for p in parents:
       node = node[p]
     node[leaf] = value
-  return c
+  return config
+
+
+def tiny_config(**overrides):
+  """configs/smoke.py (2 layers, 64 wide), unlocked for the test to adjust."""
+  c = ml_collections.ConfigDict(smoke.get_config().to_dict())
+  c.train.peak_flops = 1e11  # skip the matmul measurement in tests
+  return set_keys(c, overrides)
 
 
 @pytest.fixture(scope='session')
@@ -93,13 +98,7 @@ def electra_run_config(shared_vocab, sharing='tied', **overrides):
   from configs import electra as electra_config  # pylint: disable=g-import-not-at-top
   c = corpus_config(shared_vocab, **overrides)
   electra_config.set_electra(c, 'tiny', sharing)
-  for key, value in overrides.items():  # set_electra must not undo the test's choices
-    node = c
-    *parents, leaf = key.split('.')
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return c
+  return set_keys(c, overrides)  # set_electra must not undo the test's choices
 
 
 def read_records(workdir, split=None):

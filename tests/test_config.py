@@ -22,7 +22,8 @@ def test_every_key_is_declared_once_with_a_comment():
   with open(os.path.join(os.path.dirname(base.__file__), 'base.py'), encoding='utf-8') as f:
     lines = f.read().splitlines()
   sections = {'c': '', 'm': 'model.', 'o': 'objective.', 'd': 'data.', 't': 'train.',
-              'e': 'eval.', 'k': 'checkpoint.', 'c.init_from': 'init_from.', 'c.mesh': 'mesh.'}
+              'e': 'eval.', 'k': 'checkpoint.', 'c.init_from': 'init_from.', 'c.mesh': 'mesh.',
+              'f': 'finetune.'}
   declared = {}
   for i, line in enumerate(lines):
     stripped = line.strip()

@@ -11,7 +11,7 @@ import pytest
 
 from mlm_jax import main
 from mlm_jax.data import vocab_builder
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, corpus_config, fake_run
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,22 @@ COMMANDS = _documented_commands()
 
 
 @pytest.fixture(scope='module')
+def pretrained_workdir(tmp_path_factory, shared_vocab):
+  """What a pre-training run leaves (config.json, checkpoint, recorded vocabulary)."""
+  from mlm_jax import models  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import vocab, workdir_vocab  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('pretrained'))
+  # 4,000 pieces, so the README's verbalizer words (bad, good) are single pieces as in a real run
+  spm = vocab.train_sentencepiece(shared_vocab['train'], os.path.join(workdir, 'spm.model'), 4000)
+  cfg = corpus_config(shared_vocab, **{'model.max_positions': 512, 'model.vocab_size': 4000,
+                                       'data.vocab_path': spm})
+  models.validate(cfg.model)
+  fake_run(workdir, cfg, seed=0)
+  workdir_vocab.save(vocab.load(spm), workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
 def wordpiece_vocab(tmp_path_factory):
   """What configs/wiki.py's step 1 (tools/build_vocab.py --type=wordpiece) would build."""
   texts = []
@@ -63,14 +79,15 @@ def wordpiece_vocab(tmp_path_factory):
 
 
 def _localise(command: str, workdir: str, replacements: dict[str, str]) -> list[str]:
-  args = shlex.split(command)[3:]  # drop `python -m mlm_jax.main`
+  """The command's arguments with placeholders swapped in one pass (longest first), so a
+  replacement is never replaced again."""
+  args = shlex.split(command, comments=True)[3:]  # drop `python -m mlm_jax.main`
+  pattern = re.compile('|'.join(re.escape(p) for p in sorted(replacements, key=len, reverse=True)))
   out = []
   for arg in args:
     if arg.startswith('--workdir='):
       arg = f'--workdir={workdir}'
-    for placeholder, real in replacements.items():
-      arg = arg.replace(placeholder, real)
-    out.append(arg)
+    out.append(pattern.sub(lambda m: replacements[m.group(0)], arg))
   return out
 
 
@@ -82,9 +99,11 @@ def test_commands_were_found():
 @pytest.mark.parametrize('where,command,expected', COMMANDS,
                          ids=[f'{w}:{c.split()[3][9:]}' for w, c, _ in COMMANDS])
 def test_documented_command_runs_as_written(where, command, expected, tmp_path, capsys,
-                                            shared_vocab, minilm_dir, wordpiece_vocab):
+                                            shared_vocab, minilm_dir, wordpiece_vocab,
+                                            pretrained_workdir):
   del where
   wiki = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_wikitasks', 'wiki_0*.gz')
+  squad = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
   if '/data/enwiki' in command and not glob.glob(wiki):
     pytest.skip('shared Wikipedia extracts are not available')
   replacements = {
@@ -92,6 +111,16 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       'corpus/*.txt': shared_vocab['train'], 'corpus/valid.txt': shared_vocab['validation'],
       '/data/enwiki/*/wiki_*': wiki, '/tmp/wiki/wordpiece/vocab.txt': wordpiece_vocab,
       '/tmp/wiki/wp/vocab.txt': wordpiece_vocab,
+      # fine-tuning: a pre-training workdir, the shared GLUE and SQuAD files
+      '--config.init_from.workdir=PRE': f'--config.init_from.workdir={pretrained_workdir}',
+      '--config.init_from.workdir=PRETRAIN_DIR': f'--config.init_from.workdir={pretrained_workdir}',
+      '--config.init_from.workdir=/tmp/mlm_demo': f'--config.init_from.workdir={pretrained_workdir}',
+      '--config.init_from.workdir=/tmp/ft_meas/wiki_mini':
+          f'--config.init_from.workdir={pretrained_workdir}',
+      '/path/to/bert': minilm_dir, '/data/glue': os.path.join(SHARED_DATA, 'glue'),
+      'GLUE_DIR': os.path.join(SHARED_DATA, 'glue'), '../shared/data': SHARED_DATA,
+      '/data/squad/train-v1.1.json': squad, '/data/squad/dev-v1.1.json': squad,
+      '=train-v1.1.json': f'={squad}', '=dev-v1.1.json': f'={squad}',
   }
   workdir = str(tmp_path / 'wd')
   args = _localise(command, workdir, replacements)
@@ -105,7 +134,8 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       main.cli(args + ['--dry_run'])
     except SystemExit as e:
       pytest.fail(f'{command!r} failed: {capsys.readouterr().err.strip()[-500:]} (exit {e.code})')
-    assert 'dry run: config, workdir, vocabulary and data are usable' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'dry run: ' in out and 'are usable' in out and 'left as found' in out, out
   assert not os.path.exists(workdir)
 
 

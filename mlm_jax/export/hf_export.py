@@ -20,6 +20,9 @@ def export(workdir: str, out: str, step: int | None = None) -> int:
   """Writes WORKDIR's checkpoint (latest, or STEP) as its family's transformers classes to
   OUT; returns the exported step."""
   config = load_run_config(workdir)
+  if 'finetune' in config and config.finetune.task:  # a fine-tuned workdir: its task class
+    from mlm_jax.export import finetune_export  # pylint: disable=g-import-not-at-top
+    return finetune_export.export(workdir, out, step)
   family = models.family(config.model)
   if family.hf is None:
     raise ConfigError(f'model.name={config.model.name!r} has no Hugging Face export')

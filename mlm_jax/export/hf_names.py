@@ -69,6 +69,7 @@ HEADS = {
 
 
 IMPORTABLE_MODEL_TYPES = tuple(HEADS)  # Hugging Face config.json model_type values we read
+IMPORTED_FAMILY = 'bert'  # the model family whose parameter tree every import produces
 
 
 def table(model_cfg, family: str = 'bert') -> list[tuple[str, str, str]]:
@@ -103,3 +104,28 @@ def to_hf(kind: str, w: np.ndarray) -> np.ndarray:
   if kind == 'attn_out':
     return w.reshape(-1, w.shape[-1]).T
   return w
+
+
+# Fine-tuned encoders (export/finetune_export.py), keyed by transformers model_type.
+BERT, ELECTRA = 'bert', 'electra'
+FINETUNE_HEAD_ACTIVATION = {BERT: 'tanh', ELECTRA: 'gelu'}  # pooler tanh; ELECTRA head gelu
+FINETUNE_PROJECT = [('embeddings_project.weight', 'embeddings_project/kernel', 'linear'),
+                    ('embeddings_project.bias', 'embeddings_project/bias', 'copy')]
+FINETUNE_HEADS = {  # (family, kind) -> rows: HF name, our path under 'head', layout
+    ('bert', 'classification'): [('bert.pooler.dense.weight', 'dense/kernel', 'linear'),
+                                 ('bert.pooler.dense.bias', 'dense/bias', 'copy'),
+                                 ('classifier.weight', 'out/kernel', 'linear'),
+                                 ('classifier.bias', 'out/bias', 'copy')],
+    ('electra', 'classification'): [('classifier.dense.weight', 'dense/kernel', 'linear'),
+                                    ('classifier.dense.bias', 'dense/bias', 'copy'),
+                                    ('classifier.out_proj.weight', 'out/kernel', 'linear'),
+                                    ('classifier.out_proj.bias', 'out/bias', 'copy')],
+}
+for _family in ('bert', 'electra'):
+  FINETUNE_HEADS[_family, 'span'] = [('qa_outputs.weight', 'out/kernel', 'linear'),
+                                     ('qa_outputs.bias', 'out/bias', 'copy')]
+FINETUNE_CLASSES = {('bert', 'classification'): 'BertForSequenceClassification',
+                    ('bert', 'span'): 'BertForQuestionAnswering',
+                    ('electra', 'classification'): 'ElectraForSequenceClassification',
+                    ('electra', 'span'): 'ElectraForQuestionAnswering',
+                    ('bert', 'generative'): 'BertForMaskedLM'}

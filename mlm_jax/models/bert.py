@@ -31,10 +31,8 @@ class BertForMaskedLM(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None,
-               head: bool = True):
-    """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V);
-    with head=False only hidden_BLD (the MLM head's parameters are not needed).
+               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None):
+    """Returns (hidden_BLD, logits): logits are (B, P, V) at masked_positions_BP, or (B, L, V).
     prefix_len_B: per-row prefix length under model.attention_pattern=prefix."""
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
@@ -42,8 +40,6 @@ class BertForMaskedLM(nn.Module):
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, segment_ids_BL, positions_BL, prefix_len_B)
-    if not head:
-      return hidden_BLD
     if masked_positions_BP is None:
       gathered = hidden_BLD
     else:  # project to the vocabulary only where there is something to predict
@@ -51,20 +47,46 @@ class BertForMaskedLM(nn.Module):
     logits = MlmHead(c, name='mlm_head')(gathered, emb)
     return hidden_BLD, logits
 
-  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
-             deterministic: bool = True):
-    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
-                deterministic, head=False)
 
+
+class BertEncoder(nn.Module):
+  """The downstream encoder: BERT's embeddings and layer stack under BertForMaskedLM's names
+  (+ its tied MLM head, for generative classification)."""
+  cfg: Any
+  deterministic: bool
+  mlm_head: bool = False
+
+  def setup(self):
+    self.embeddings = encoder.Embeddings(self.cfg, self.deterministic)
+    self.encoder = encoder.Encoder(self.cfg, self.deterministic)
+    if self.mlm_head:
+      self.head = MlmHead(self.cfg)
+
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None):
+    x_BLD = self.embeddings(input_ids_BL, positions_BL, token_type_ids_BL)
+    x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
+    return self.encoder(x_BLD, segment_ids_BL, positions_BL)
+
+  def mlm_logits(self, h_BPD):
+    return self.head(h_BPD, self.embeddings)
 
 def count_params(params) -> int:
   return sum(x.size for x in jax.tree.leaves(params))
 
 
-def encoder_params(model_cfg, params: dict) -> dict:
-  """The downstream encoder's parameters: embeddings and the layer stack (no MLM head)."""
+def encoder_module(model_cfg, deterministic: bool = True, mlm_head: bool = False,
+                   name: str | None = None) -> nn.Module:
+  return BertEncoder(model_cfg, deterministic, mlm_head, name=name)
+
+
+def encoder_params(model_cfg, params: dict, mlm_head: bool = False) -> dict:
+  """BertEncoder's parameters out of a pre-training tree: embeddings and the layer stack
+  (+ the MLM head). A missing subtree raises KeyError naming its path."""
   del model_cfg
-  return {k: params[k] for k in ('embeddings', 'encoder')}
+  out = {'embeddings': family.need(params, 'embeddings'), 'encoder': family.need(params, 'encoder')}
+  if mlm_head:
+    out['head'] = family.need(params, 'mlm_head')
+  return out
 
 
 def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
@@ -76,6 +98,7 @@ def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
 
 
 FAMILY = family.ModelFamily(
-    module=BertForMaskedLM, encoder_params=encoder_params, pass_flops=pass_flops,
+    module=BertForMaskedLM, encoder=encoder_module, encoder_params=encoder_params,
+    has_mlm_head=True, hf_layout='bert', pass_flops=pass_flops,
     validate=lambda model_cfg: None, downstream='BERT encoder', provides=(family.MASKED_LM,),
     hf=family.HfExport(classes=('BertForMaskedLM',), writer='mlm_jax.export.hf_export:export_bert'))

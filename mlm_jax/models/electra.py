@@ -145,25 +145,24 @@ class Discriminator(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLE, segment_ids_BL, positions_BL, head: bool = True):
+  def __call__(self, x_BLE, segment_ids_BL, positions_BL):
     c = self.cfg
     x_BLD = _project(c, embedding_size(c), 'embeddings_project')(x_BLE)
     hidden_BLD = encoder.Encoder(c, self.deterministic, name='encoder')(
         x_BLD, segment_ids_BL, positions_BL)
-    return DiscriminatorHead(c, name='head')(hidden_BLD) if head else hidden_BLD
+    return DiscriminatorHead(c, name='head')(hidden_BLD)
 
 
 class ElectraForPreTraining(nn.Module):
   """branch='generator' -> MLM logits (B, P, V) at masked_positions_BP (or (B, L, V));
-  branch='discriminator' -> replaced-token logits (B, L); branch='both' -> (both);
-  branch='encode' -> the discriminator's hidden states (B, L, D), the downstream encoder."""
+  branch='discriminator' -> replaced-token logits (B, L); branch='both' -> (both)."""
   cfg: Any
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
                token_type_ids_BL=None, deterministic: bool = True, branch: str = 'both'):
     c = self.cfg
-    if branch not in ('generator', 'discriminator', 'both', 'encode'):
+    if branch not in ('generator', 'discriminator', 'both'):
       raise ValueError(f'branch={branch!r}')
     if c.embedding_sharing not in ('tied', 'gdes'):
       raise ValueError(f'model.embedding_sharing={c.embedding_sharing!r} must be tied or gdes')
@@ -174,7 +173,7 @@ class ElectraForPreTraining(nn.Module):
       x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       out.append(Generator(generator_config(c), deterministic, name='generator')(
           x_BLE, segment_ids_BL, positions_BL, masked_positions_BP, emb))
-    if branch in ('discriminator', 'both', 'encode'):
+    if branch in ('discriminator', 'both'):
       if c.embedding_sharing == 'gdes':
         disc_emb = ElectraEmbeddings(emb_cfg, deterministic, gdes_delta=True,
                                      name='disc_embeddings')
@@ -183,21 +182,84 @@ class ElectraForPreTraining(nn.Module):
         x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
       out.append(Discriminator(c, deterministic, name='discriminator')(
-          x_BLE, segment_ids_BL, positions_BL, head=branch != 'encode'))
+          x_BLE, segment_ids_BL, positions_BL))
     return tuple(out) if branch == 'both' else out[0]
 
-  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
-             deterministic: bool = True):
-    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
-                deterministic, branch='encode')
+
+class DiscriminatorEncoder(nn.Module):
+  """The downstream encoder: the discriminator without its replaced-token head, reading one
+  embedding table (GDES: E + delta, derived by encoder_params)."""
+  cfg: Any
+  deterministic: bool
+
+  @nn.compact
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None):
+    c = self.cfg
+    e = embedding_size(c)
+    x_BLE = ElectraEmbeddings(_copy(c, hidden_size=e), self.deterministic, name='embeddings')(
+        input_ids_BL, positions_BL, token_type_ids_BL)
+    x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
+    x_BLD = _project(c, e, 'embeddings_project')(x_BLE)
+    return encoder.Encoder(c, self.deterministic, name='encoder')(
+        x_BLD, segment_ids_BL, positions_BL)
 
 
-def encoder_params(model_cfg, params: dict) -> dict:
-  """The discriminator and the embeddings it reads (GDES: the shared table and its delta)."""
-  out = {'embeddings': params['embeddings'],
-         'discriminator': {k: v for k, v in params['discriminator'].items() if k != 'head'}}
+class GeneratorEncoder(nn.Module):
+  """The generator (an MLM over the shared embeddings), for generative classification."""
+  cfg: Any  # the full ELECTRA model config; the generator's is derived
+  deterministic: bool
+
+  def setup(self):
+    c = self.cfg
+    self.e = embedding_size(c)
+    self.g = generator_config(c)
+    self.embeddings = ElectraEmbeddings(_copy(c, hidden_size=self.e), self.deterministic)
+    if self.e != self.g.hidden_size:  # as _project, named by this attribute
+      self.embeddings_project = nn.Dense(
+          self.g.hidden_size, dtype=jnp.dtype(c.dtype),
+          kernel_init=layers.dense_init(c.initializer_range, ('act_embed', 'embed')),
+          bias_init=layers.zeros(('embed',)))
+    self.encoder = encoder.Encoder(self.g, self.deterministic)
+    self.head = bert.MlmHead(_copy(self.g, hidden_size=self.e))
+
+  def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None):
+    x_BLE = self.embeddings(input_ids_BL, positions_BL, token_type_ids_BL)
+    if self.e != self.g.hidden_size:
+      x_BLE = self.embeddings_project(x_BLE)
+    return self.encoder(x_BLE, segment_ids_BL, positions_BL)
+
+  def mlm_logits(self, h_BPD):
+    return self.head(h_BPD, self.embeddings)
+
+
+def encoder_module(model_cfg, deterministic: bool = True, mlm_head: bool = False,
+                   name: str | None = None) -> nn.Module:
+  """The discriminator, or (mlm_head: generative classification) the generator."""
+  if mlm_head:
+    return GeneratorEncoder(model_cfg, deterministic, name=name)
+  return DiscriminatorEncoder(model_cfg, deterministic, name=name)
+
+
+def encoder_params(model_cfg, params: dict, mlm_head: bool = False) -> dict:
+  """The encoder's parameters from a pre-training tree: the discriminator's embeddings (tied:
+  the shared table; GDES: E + delta with its own position/type tables and norm), projection
+  and layers; or the generator's with its MLM head. KeyError names a missing path."""
+  need = family.need
+  if mlm_head:
+    out = {'embeddings': need(params, 'embeddings'), 'encoder': need(params, 'generator/encoder'),
+           'head': need(params, 'generator/mlm_head')}
+    if 'embeddings_project' in params['generator']:
+      out['embeddings_project'] = params['generator']['embeddings_project']
+    return out
+  emb = need(params, 'embeddings')
   if model_cfg.embedding_sharing == 'gdes':
-    out['disc_embeddings'] = params['disc_embeddings']
+    d = need(params, 'disc_embeddings')
+    word = jnp.asarray(emb['word_embeddings']['embedding']) + d['word_delta']
+    emb = {**{k: v for k, v in d.items() if k != 'word_delta'},
+           'word_embeddings': {'embedding': word}}
+  out = {'embeddings': emb, 'encoder': need(params, 'discriminator/encoder')}
+  if 'embeddings_project' in need(params, 'discriminator'):
+    out['embeddings_project'] = params['discriminator']['embeddings_project']
   return out
 
 
@@ -230,7 +292,8 @@ def validate(model_cfg) -> None:
 
 
 FAMILY = family.ModelFamily(
-    module=ElectraForPreTraining, encoder_params=encoder_params, pass_flops=pass_flops,
+    module=ElectraForPreTraining, encoder=encoder_module, encoder_params=encoder_params,
+    has_mlm_head=True, hf_layout='electra', pass_flops=pass_flops,
     validate=validate, downstream='discriminator', provides=(family.GENERATOR_DISCRIMINATOR,),
     hf=family.HfExport(classes=('ElectraForPreTraining', 'ElectraForMaskedLM'),
                        writer='mlm_jax.export.electra_export:export'))

@@ -37,33 +37,48 @@ class HfExport:
 
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
-  """module(model_cfg) -> the pre-training Flax module; its `encode` method maps (input_ids,
-  segment_ids, positions, token_type_ids, deterministic) to the downstream encoder's hidden
-  states (B, L, D), and needs only the parameters `encoder_params` picks out.
+  """module(model_cfg) -> the pre-training Flax module.
+
+  encoder(model_cfg, deterministic, mlm_head=False, name=None) -> the downstream encoder as a
+  module: (input_ids, segment_ids, positions, token_type_ids) -> hidden states (B, L, D), with
+  `mlm_logits(h_BPD)` when mlm_head (families with has_mlm_head); encoder_params(model_cfg,
+  params, mlm_head=False) derives its parameters from a pre-training tree (KeyError naming
+  the missing path). Probes, fine-tuning and export use these and nothing else.
 
   pass_flops(model_cfg, seq_len) -> forward FLOPs per token of each pass a family runs (keys
   are the family's own, e.g. 'encoder', 'mlm_head_per_prediction'); objectives compose them
   into training FLOPs (a forward+backward pass is 3x its forward).
   """
   module: Callable[[Cfg], nn.Module]
-  encoder_params: Callable[[Cfg, dict], dict]
+  encoder: Callable[..., nn.Module]
+  encoder_params: Callable[..., dict]
   pass_flops: Callable[[Cfg, int], dict[str, float]]
   validate: Callable[[Cfg], None]
-  downstream: str  # what `encode` is, for reports: 'BERT encoder', 'discriminator', ...
+  downstream: str  # what the encoder is, for reports: 'BERT encoder', 'discriminator', ...
   provides: tuple[str, ...] = ()  # model interfaces objectives need (objectives/objective.py)
+  has_mlm_head: bool = False  # the encoder comes with an MLM head (generative classification)
+  hf_layout: str = ''  # transformers model_type its fine-tuned encoders export as ('' : none)
   hf: HfExport | None = None
 
 
-def encode_fn(family: ModelFamily, model_cfg) -> Callable[..., jax.Array]:
-  """encode(params, batch, deterministic=True, rngs=None) -> hidden (B, L, D), with PARAMS a
-  full pre-training tree or just the encoder's subtree: the one way downstream code (probes,
-  fine-tuning, soups, export checks) reaches any family's encoder."""
-  module = family.module(model_cfg)
+def need(params: dict, path: str):
+  """params['a']['b'] for 'a/b'; KeyError(path) when the checkpoint lacks it."""
+  node = params
+  for part in path.split('/'):
+    if not isinstance(node, dict) or part not in node:
+      raise KeyError(path)
+    node = node[part]
+  return node
 
-  def encode(params, batch, deterministic: bool = True, rngs=None):
-    sub = family.encoder_params(model_cfg, params)
-    return module.apply({'params': sub}, batch['input_ids'], batch['segment_ids'],
-                        batch['positions'], batch.get('token_type_ids'), deterministic,
-                        rngs=rngs, method='encode')
+
+def encode_fn(family: ModelFamily, model_cfg) -> Callable[..., jax.Array]:
+  """encode(params, batch) -> hidden (B, L, D) from a full pre-training parameter tree: the
+  family's downstream encoder, deterministic."""
+  module = family.encoder(model_cfg, True)
+
+  def encode(params, batch):
+    return module.apply({'params': family.encoder_params(model_cfg, params)},
+                        batch['input_ids'], batch['segment_ids'], batch['positions'],
+                        batch.get('token_type_ids'))
 
   return encode

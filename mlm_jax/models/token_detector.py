@@ -18,8 +18,7 @@ class BertTokenDetector(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids_BL, segment_ids_BL, positions_BL, masked_positions_BP=None,
-               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None,
-               head: bool = True):
+               token_type_ids_BL=None, deterministic: bool = True, prefix_len_B=None):
     del masked_positions_BP
     c = self.cfg
     emb = encoder.Embeddings(c, deterministic, name='embeddings')
@@ -27,14 +26,7 @@ class BertTokenDetector(nn.Module):
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, segment_ids_BL, positions_BL, prefix_len_B)
-    if not head:
-      return hidden_BLD
     return hidden_BLD, DiscriminatorHead(c, name='detection_head')(hidden_BLD)
-
-  def encode(self, input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL=None,
-             deterministic: bool = True):
-    return self(input_ids_BL, segment_ids_BL, positions_BL, None, token_type_ids_BL,
-                deterministic, head=False)
 
 
 def token_embeddings(params):
@@ -50,6 +42,7 @@ def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
 
 
 FAMILY = family.ModelFamily(
-    module=BertTokenDetector, encoder_params=bert.encoder_params, pass_flops=pass_flops,
+    module=BertTokenDetector, encoder=bert.encoder_module, encoder_params=bert.encoder_params,
+    hf_layout=bert.FAMILY.hf_layout, pass_flops=pass_flops,
     validate=lambda model_cfg: None, downstream='token-detector encoder',
     provides=(family.TOKEN_DETECTOR,))
