@@ -11,6 +11,12 @@ class ConfigError(ValueError):
   """A bad setting; its message is one line naming the key, value or file at fault."""
 
 
+def require(ok: bool, message: str) -> None:
+  """Raises ConfigError(MESSAGE) unless OK: every config check's one-line refusal."""
+  if not ok:
+    raise ConfigError(message)
+
+
 class RunError(RuntimeError):
   """A run that must stop (non-finite loss under the stop policy); one-line message."""
 

@@ -3,13 +3,9 @@ package validates its own section; this module only runs them in order."""
 import jax
 
 from mlm_jax import models, objectives, optim, sharding
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
 
-
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
 
 
 def validate(config, num_devices: int) -> None:
@@ -20,17 +16,17 @@ def validate(config, num_devices: int) -> None:
                        config.init_from.hf_dir)
   optim.validate(config.train)
   e, t = config.eval, config.train
-  _require(e.steps > 0 or jax.process_count() == 1,
+  require(e.steps > 0 or jax.process_count() == 1,
            'eval.steps must be positive in a multi-process run (hosts run equal eval steps)')
-  _require(e.every_steps >= 0, f'eval.every_steps={e.every_steps} must be >= 0')
-  _require(config.checkpoint.every_steps > 0,
+  require(e.every_steps >= 0, f'eval.every_steps={e.every_steps} must be >= 0')
+  require(config.checkpoint.every_steps > 0,
            f'checkpoint.every_steps={config.checkpoint.every_steps} must be positive')
-  _require(config.checkpoint.keep > 0, f'checkpoint.keep={config.checkpoint.keep} must be positive')
+  require(config.checkpoint.keep > 0, f'checkpoint.keep={config.checkpoint.keep} must be positive')
   mesh_shape = sharding.mesh_shape(config.mesh, num_devices)
   dp = mesh_shape[0] * mesh_shape[1]
   micro = t.batch_size // t.micro_batches
-  _require(micro % dp == 0,
+  require(micro % dp == 0,
            f'train.batch_size={t.batch_size} / train.micro_batches={t.micro_batches} = {micro} '
            f'is not divisible by the data-parallel size {dp} (mesh.data x mesh.fsdp)')
-  _require(e.batch_size % dp == 0,
+  require(e.batch_size % dp == 0,
            f'eval.batch_size={e.batch_size} is not divisible by the data-parallel size {dp}')

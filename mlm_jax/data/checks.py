@@ -3,15 +3,11 @@ pipeline): run before anything is compiled or written. No TensorFlow here."""
 import glob
 import os
 
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import ConfigError, require
 
 DATA_TASKS = ('builtin_docs', 'files', 'tfds', 'mixture', 'prepared')
 FORMATS = ('lines', 'blocks', 'wikiextractor', 'jsonl', 'tfrecord')
 
-
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
 
 
 def parse_mixture(spec: str) -> list[tuple[str, str, float]]:
@@ -20,22 +16,22 @@ def parse_mixture(spec: str) -> list[tuple[str, str, float]]:
   for i, part in enumerate(p.strip() for p in spec.split(';') if p.strip()):
     head, sep, rate = part.rpartition('@')
     kind, colon, where = head.partition(':')
-    _require(bool(sep and colon and where), f'data.mixture: component {i} {part!r} is not '
+    require(bool(sep and colon and where), f'data.mixture: component {i} {part!r} is not '
              'KIND:GLOBS@RATE')
     kind = kind.strip()
-    _require(kind in FORMATS + ('tfds',), f'data.mixture: component {i} kind {kind!r} must be '
+    require(kind in FORMATS + ('tfds',), f'data.mixture: component {i} kind {kind!r} must be '
              f'one of {"|".join(FORMATS + ("tfds",))}')
     try:
       value = float(rate)
     except ValueError:
       raise ConfigError(f'data.mixture: component {i} rate {rate!r} is not a number') from None
-    _require(value >= 0, f'data.mixture: component {i} rate {value} is negative')
+    require(value >= 0, f'data.mixture: component {i} rate {value} is negative')
     name = where.partition('|')[0].strip()
-    _require(kind != 'tfds' or ':' in name,
+    require(kind != 'tfds' or ':' in name,
              f'data.mixture: component {i} TFDS name {name!r} needs a version (NAME:VERSION)')
     out.append((kind, where.strip(), value))
-  _require(bool(out), 'data.mixture must name at least one component for task mixture')
-  _require(sum(r for *_, r in out) > 0, 'data.mixture: rates sum to zero')
+  require(bool(out), 'data.mixture must name at least one component for task mixture')
+  require(sum(r for *_, r in out) > 0, 'data.mixture: rates sum to zero')
   return out
 
 
@@ -47,37 +43,37 @@ def split_patterns(patterns: str) -> list[str]:
 def validate(data_cfg, max_positions: int, model_vocab: int, hf_dir: str) -> None:
   """Every data.* check that reads no data (files are only globbed)."""
   d = data_cfg
-  _require(d.task in DATA_TASKS, f'data.task={d.task!r} must be one of {"|".join(DATA_TASKS)}')
-  _require(d.format in FORMATS, f'data.format={d.format!r} must be one of {"|".join(FORMATS)}')
-  _require(d.packing in ('fill', 'greedy', 'pad'),
+  require(d.task in DATA_TASKS, f'data.task={d.task!r} must be one of {"|".join(DATA_TASKS)}')
+  require(d.format in FORMATS, f'data.format={d.format!r} must be one of {"|".join(FORMATS)}')
+  require(d.packing in ('fill', 'greedy', 'pad'),
            f'data.packing={d.packing!r} must be fill, greedy or pad')
-  _require(d.host_sharding in ('documents', 'rows'),
+  require(d.host_sharding in ('documents', 'rows'),
            f'data.host_sharding={d.host_sharding!r} must be documents or rows')
-  _require(d.seq_len >= 8, f'data.seq_len={d.seq_len} must be at least 8')
-  _require(d.seq_len <= max_positions,
+  require(d.seq_len >= 8, f'data.seq_len={d.seq_len} must be at least 8')
+  require(d.seq_len <= max_positions,
            f'data.seq_len={d.seq_len} exceeds model.max_positions={max_positions}')
-  _require(d.holdout_every >= 2, f'data.holdout_every={d.holdout_every} must be at least 2')
+  require(d.holdout_every >= 2, f'data.holdout_every={d.holdout_every} must be at least 2')
   if d.task == 'files':
-    _require(bool(d.train_files), 'data.train_files must name at least one file for task files')
+    require(bool(d.train_files), 'data.train_files must name at least one file for task files')
     for key in ('train_files', 'validation_files'):
       for pattern in split_patterns(d[key]):
-        _require('://' in pattern or bool(glob.glob(pattern)),
+        require('://' in pattern or bool(glob.glob(pattern)),
                  f'data.{key}: no file matches {pattern}')
   if d.task == 'tfds':
-    _require(':' in d.tfds_name, f'data.tfds_name={d.tfds_name!r} must be NAME[/CONFIG]:VERSION '
+    require(':' in d.tfds_name, f'data.tfds_name={d.tfds_name!r} must be NAME[/CONFIG]:VERSION '
              '(e.g. c4/en:3.0.1): a pinned version keeps the data reproducible')
   if d.task == 'mixture':
     parse_mixture(d.mixture)
   if d.task == 'prepared':
-    _require(os.path.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
+    require(os.path.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
              f'data.prepared_dir={d.prepared_dir!r}: no manifest.json there')
   if hf_dir:
-    _require(os.path.isfile(os.path.join(hf_dir, 'config.json')),
+    require(os.path.isfile(os.path.join(hf_dir, 'config.json')),
              f'init_from.hf_dir={hf_dir}: no config.json there')
   elif d.vocab_path:
-    _require(d.vocab_path == 'byte' or os.path.exists(d.vocab_path),
+    require(d.vocab_path == 'byte' or os.path.exists(d.vocab_path),
              f'data.vocab_path={d.vocab_path}: no such file')
   else:
-    _require(d.vocab_size <= model_vocab,
+    require(d.vocab_size <= model_vocab,
              f'data.vocab_size={d.vocab_size} exceeds model.vocab_size={model_vocab}')
-    _require(d.vocab_size >= 64, f'data.vocab_size={d.vocab_size} must be at least 64')
+    require(d.vocab_size >= 64, f'data.vocab_size={d.vocab_size} must be at least 64')

@@ -36,9 +36,7 @@ def _log(msg: str) -> None:
 
 def validate(config) -> None:
   f = config.finetune
-  def req(ok: bool, message: str) -> None:
-    if not ok:
-      raise ConfigError(message)
+  req = config_lib.require
   if f.task != 'squad':
     glue.get_task(f.task)  # unknown task: one line naming finetune.task
   req(f.method in ('head', 'generative'), f'finetune.method={f.method!r} must be head or generative')

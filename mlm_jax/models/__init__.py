@@ -1,6 +1,6 @@
 """Flax modules only. MODELS maps config.model.name to its family (models/family.py): the one
 place that names the families; everything else reaches them through the registry."""
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.models import bert, blocks, electra, token_detector
 from mlm_jax.models.family import ModelFamily, encode_fn  # noqa: F401  (the contract)
 
@@ -22,27 +22,23 @@ def build(model_cfg):
   return family(model_cfg).module(model_cfg)
 
 
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
-
 
 def validate(model_cfg) -> None:
   """The encoder keys every family shares, then the family's own checks."""
   m = model_cfg
   fam = family(m)
   for key in ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions'):
-    _require(m[key] > 0, f'model.{key}={m[key]} must be positive')
-  _require(m.hidden_size % m.num_heads == 0,
+    require(m[key] > 0, f'model.{key}={m[key]} must be positive')
+  require(m.hidden_size % m.num_heads == 0,
            f'model.num_heads={m.num_heads} must divide model.hidden_size={m.hidden_size}')
   for key in ('dropout_rate', 'attention_dropout_rate'):
-    _require(0 <= m[key] < 1, f'model.{key}={m[key]} must be in [0, 1)')
-  _require(m.dtype in ('float32', 'bfloat16'), f'model.dtype={m.dtype!r} must be float32 or bfloat16')
-  _require(m.remat_policy in ('none', 'full', 'dots'),
+    require(0 <= m[key] < 1, f'model.{key}={m[key]} must be in [0, 1)')
+  require(m.dtype in ('float32', 'bfloat16'), f'model.dtype={m.dtype!r} must be float32 or bfloat16')
+  require(m.remat_policy in ('none', 'full', 'dots'),
            f'model.remat_policy={m.remat_policy!r} must be none, full or dots')
-  _require(m.attention_impl in ('xla', 'cudnn'),
+  require(m.attention_impl in ('xla', 'cudnn'),
            f'model.attention_impl={m.attention_impl!r} must be xla or cudnn')
-  _require(m.attention_impl == 'xla' or m.attention_dropout_rate == 0,
+  require(m.attention_impl == 'xla' or m.attention_dropout_rate == 0,
            'model.attention_impl=cudnn needs model.attention_dropout_rate=0')
   blocks.validate_block(m)
   fam.validate(m)

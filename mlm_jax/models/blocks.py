@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import require
 from mlm_jax.models import attention, layers
 
 MLP_KINDS = tuple(layers.MLP_ACTIVATIONS)
@@ -18,13 +18,9 @@ BERT_BLOCK = {'mlp_kind': 'gelu', 'position_scheme': 'learned',
               'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False}
 
 
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
-
 
 def _one_of(m, key: str, choices: tuple[str, ...]) -> None:
-  _require(m[key] in choices, f'model.{key}={m[key]!r} must be one of {"|".join(choices)}')
+  require(m[key] in choices, f'model.{key}={m[key]!r} must be one of {"|".join(choices)}')
 
 
 def validate_block(m) -> None:
@@ -33,18 +29,18 @@ def validate_block(m) -> None:
   _one_of(m, 'position_scheme', POSITION_SCHEMES)
   _one_of(m, 'attention_pattern', attention.PATTERNS)
   _one_of(m, 'norm_kind', NORM_KINDS)
-  _require(isinstance(m.use_bias, bool), f'model.use_bias={m.use_bias!r} must be True or False')
+  require(isinstance(m.use_bias, bool), f'model.use_bias={m.use_bias!r} must be True or False')
   if m.position_scheme == 'rotary':
     head_dim = m.hidden_size // m.num_heads
-    _require(head_dim % 2 == 0, f'model.position_scheme=rotary needs an even head dimension; '
+    require(head_dim % 2 == 0, f'model.position_scheme=rotary needs an even head dimension; '
              f'model.hidden_size={m.hidden_size} / model.num_heads={m.num_heads} = {head_dim}')
-    _require(m.rotary_base > 0, f'model.rotary_base={m.rotary_base} must be positive')
+    require(m.rotary_base > 0, f'model.rotary_base={m.rotary_base} must be positive')
   if m.attention_pattern == 'sliding_window':
-    _require(m.attention_window > 0 and m.attention_window % 2 == 0,
+    require(m.attention_window > 0 and m.attention_window % 2 == 0,
              f'model.attention_window={m.attention_window} must be positive and even')
-  _require(m.global_attention_every >= 0,
+  require(m.global_attention_every >= 0,
            f'model.global_attention_every={m.global_attention_every} must be >= 0')
-  _require(m.global_attention_every == 0 or m.attention_pattern != 'bidirectional',
+  require(m.global_attention_every == 0 or m.attention_pattern != 'bidirectional',
            f'model.global_attention_every={m.global_attention_every} needs a local '
            "model.attention_pattern (every layer is already global under 'bidirectional')")
 

@@ -1,7 +1,7 @@
 """Loss factories. OBJECTIVES maps config.objective.name to its declaration
 (objectives/objective.py): the one place that names the objectives."""
 from mlm_jax import models
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import electra, mcl, mlm, substitution
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
@@ -21,26 +21,22 @@ def objective(objective_cfg) -> Objective:
   return OBJECTIVES[objective_cfg.name]
 
 
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
-
 
 def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   """Masking keys every objective shares, the model pairing, then the objective's own checks."""
   o = objective_cfg
   obj = objective(o)
   fitting = [name for name, fam in models.MODELS.items() if obj.needs in fam.provides]
-  _require(obj.needs in models.family(model_cfg).provides,
+  require(obj.needs in models.family(model_cfg).provides,
            f'objective.name={o.name!r} needs a {obj.needs} model (model.name in {fitting}), '
            f'not model.name={model_cfg.name!r}')
-  _require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
-  _require(o.max_predictions > 0, f'objective.max_predictions={o.max_predictions} must be positive')
-  _require(o.max_predictions <= seq_len,
+  require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
+  require(o.max_predictions > 0, f'objective.max_predictions={o.max_predictions} must be positive')
+  require(o.max_predictions <= seq_len,
            f'objective.max_predictions={o.max_predictions} exceeds data.seq_len={seq_len}')
   for key in ('mask_token_fraction', 'random_token_fraction'):
-    _require(0 <= o[key] <= 1, f'objective.{key}={o[key]} must be in [0, 1]')
-  _require(o.mask_token_fraction + o.random_token_fraction <= 1,
+    require(0 <= o[key] <= 1, f'objective.{key}={o[key]} must be in [0, 1]')
+  require(o.mask_token_fraction + o.random_token_fraction <= 1,
            'objective.mask_token_fraction + objective.random_token_fraction must be <= 1')
   obj.validate(o)
 
