@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+import jax
 import ml_collections
+import numpy as np
 import pytest
 
 from configs import glue as glue_config
-from mlm_jax import train
+from mlm_jax import checkpointing, config_lib, train
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.finetune import evaluate, runner
 from tests.conftest import REPO, SHARED_DATA
@@ -87,6 +89,28 @@ def test_squad_spans(pretrained, tmp_path):
   assert 0 <= result['exact_match'] <= result['f1'] <= 100
   with open(os.path.join(workdir, 'predictions.json')) as f:
     assert len(json.load(f)) == 12
+
+
+@pytest.mark.slow
+def test_random_weights_keep_architecture_and_vocabulary(pretrained, tmp_path):
+  """init_from.weights=False: the control run of "did pre-training pay off"."""
+  pre_leaves = [np.asarray(x) for x in jax.tree.leaves(checkpointing.restore_params(
+      config_lib.load_run_config(pretrained), pretrained)[0])]
+  backbones = {}
+  for weights in (True, False):
+    workdir = str(tmp_path / f'w{weights}')
+    runner.run(ft_config(pretrained, **{'init_from.weights': weights, 'finetune.steps': 1,
+                                        'train.learning_rate': 0.0,
+                                        'finetune.init_token_type_1_from_0': False}), workdir)
+    _, _, params, _ = evaluate.restore_workdir(workdir)
+    backbones[weights] = [np.asarray(x) for x in jax.tree.leaves(params['backbone'])]
+    assert config_lib.load_run_config(workdir).model.hidden_size == \
+        config_lib.load_run_config(pretrained).model.hidden_size
+  same_shape = lambda a, b: [x for x in a if any(x.shape == y.shape and np.array_equal(x, y)
+                                                 for y in b)]  # noqa: E731
+  # The pre-trained encoder's tensors are all in the weights=True backbone, none in the other.
+  assert len(same_shape(backbones[True], pre_leaves)) == len(backbones[True])
+  assert not [x for x in same_shape(backbones[False], pre_leaves) if x.std() > 0]
 
 
 def _generative(pre, **kw):

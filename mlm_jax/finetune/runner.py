@@ -54,6 +54,8 @@ def validate(config) -> None:
   req(not f.zero_shot or f.method == 'generative', 'finetune.zero_shot needs method=generative')
   req(not (config.init_from.workdir and config.init_from.hf_dir),
       'init_from.workdir and init_from.hf_dir are exclusive')
+  req(config.init_from.weights or config.init_from.workdir or config.init_from.hf_dir,
+      'init_from.weights=False needs init_from.workdir or init_from.hf_dir (the architecture)')
 
 
 def resolve_init(config, mlm_head: bool):
@@ -263,11 +265,13 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
     _log(f'resumed from {ckpt.directory}/{latest}')
   else:
     train_state = state.create_sharded(init_fn, shardings, init_rng)
-    if load is not None:
+    if load is not None and config.init_from.weights:
       params = load(jax.tree.map(np.asarray, jax.device_get(train_state.params)))
       if f.init_token_type_1_from_0:
         params = type_1_from_0(params)
       train_state = train_state.replace(params=jax.device_put(params, shardings.params))
+    elif load is not None:
+      _log('random weights (init_from.weights=False): architecture and vocabulary only')
 
   # Phase: compile.
   loss_fn, eval_fn = loss_fns(model, data.kind, data.regression, data.info.get('verbalizer_ids'))
