@@ -45,7 +45,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.objective = o = ml_collections.ConfigDict()
   o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES
   o.mask_rate = 0.15  # fraction of candidate tokens chosen for prediction
-  o.max_predictions = 20  # static number of predicted positions per row
+  o.max_predictions = 0  # static prediction slots per row; 0: what a full row needs at mask_rate
   o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
@@ -116,6 +116,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   # An mlm_jax pre-training workdir to fine-tune (finetune.task set): its config.json gives the
   # model section, its latest checkpoint the encoder (BERT, ELECTRA discriminator, token detector).
   c.init_from.workdir = ''
+  # False: init_from gives the architecture and vocabulary only, weights are random: the
+  # control run that shows what pre-training bought.
+  c.init_from.weights = True  # load init_from's weights (False: same model, random weights)
 
   # Fine-tuning and evaluation (mlm_jax/finetune/); main.py runs it when finetune.task is set.
   c.finetune = f = ml_collections.ConfigDict()

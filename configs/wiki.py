@@ -33,7 +33,6 @@ def get_config(arg: str | None = None):
   c.data.holdout_every = 100
   c.data.vocab_size = 8000
   c.data.seq_len = v['seq_len']
-  c.objective.max_predictions = max(1, round(0.15 * v['seq_len']) + 1)
   c.objective.whole_word = True
   c.train.steps = 10_000
   c.train.batch_size = 64

@@ -29,7 +29,7 @@ class ProbeSpec:
   eval_batches: int = 0  # validation batches in all; 0: every batch of every pass
   eval_passes: int = 3  # passes over the validation split, each with its own fixed masks
   mask_rate: float = 0.15
-  max_predictions: int = 20
+  max_predictions: int = 0  # 0: what a full row needs at mask_rate
   seed: int = 0  # masks and batch order: the same for every encoder
 
 

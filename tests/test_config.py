@@ -4,6 +4,7 @@ import pytest
 
 from configs import base, bert
 from mlm_jax import config_lib, validation
+from mlm_jax.objectives import masking
 from tests.conftest import tiny_config
 
 
@@ -53,7 +54,9 @@ def test_bert_sizes_and_seq_len():
   assert (mini.model.num_layers, mini.model.hidden_size, mini.model.num_heads) == (4, 256, 4)
   large = bert.get_config('size=large,seq_len=512')
   assert (large.model.num_layers, large.model.hidden_size, large.model.mlp_dim) == (24, 1024, 4096)
-  assert large.data.seq_len == 512 and large.objective.max_predictions == 76
+  assert large.data.seq_len == 512 and large.objective.max_predictions == 0
+  assert masking.slots(large.objective, 512) == 76  # the paper's phase 2
+  assert masking.slots(bert.get_config('').objective, 128) == 19  # the paper's 20th never used
   with pytest.raises(config_lib.ConfigError, match='size'):
     bert.get_config('size=huge')
   with pytest.raises(config_lib.ConfigError, match='seq_len'):
@@ -79,9 +82,21 @@ def test_parse_variant():
     ('model.num_heads', 5, 'model.num_heads'),
 ])
 def test_validation_names_the_key(key, value, needle):
-  c = tiny_config(**{key: value})
+  c = tiny_config(**{'objective.max_predictions': 0, key: value})  # slots follow data.seq_len
   with pytest.raises(config_lib.ConfigError, match=needle.replace('.', r'\.')):
     validation.validate(c, jax.device_count())
+
+
+def test_prediction_slots_too_few_for_the_rate_is_one_line():
+  c = tiny_config(**{'objective.mask_rate': 0.3, 'objective.max_predictions': 5})
+  seq_len = c.data.seq_len
+  need = masking.prediction_slots(0.3, seq_len)
+  with pytest.raises(config_lib.ConfigError, match=f'objective.max_predictions=5 is too small '
+                     rf'for objective.mask_rate=0.3 at data.seq_len={seq_len}: a full row needs '
+                     f'{need} slots'):
+    validation.validate(c, jax.device_count())
+  c.objective.max_predictions = 0  # derived
+  validation.validate(c, jax.device_count())
 
 
 def test_missing_corpus_file_is_named(tmp_path):

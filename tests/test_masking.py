@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mlm_jax.objectives import masking
 
@@ -118,3 +119,44 @@ def test_whole_word_masking_takes_every_piece_of_a_word():
     members = {p for p in range(L) if wid[b, p] in words and ids[b, p] > 4}
     assert chosen == members, 'a word was masked only in part'
     assert len(chosen) <= 16
+
+
+def _full_rows(B, L, seed=0):
+  """Rows without padding: [CLS] random tokens [SEP]; even ids >= 6 start a word (words of 1-3
+  pieces), odd ids continue one."""
+  rng = np.random.default_rng(seed)
+  ids = np.zeros((B, L), np.int32)
+  ids[:, 0], ids[:, L - 1] = 2, 3
+  for b in range(B):
+    pieces, pos = [], 1
+    while len(pieces) < L - 2:
+      n = rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15])
+      pieces += [2 * rng.integers(3, 50)] + [2 * rng.integers(3, 49) + 1 for _ in range(n - 1)]
+    ids[b, 1:L - 1] = pieces[:L - 2]
+  word_start = np.zeros(100, bool)
+  word_start[:5] = True
+  word_start[6::2] = True
+  return jnp.asarray(ids), jnp.ones((B, L), jnp.int32), jnp.asarray(word_start)
+
+
+def test_whole_words_fill_the_budget_skipping_words_that_do_not_fit():
+  """BERT visits words in random order and skips one that does not fit what is left: rows
+  reach their budget (single-piece words fill any remainder), none is left short."""
+  ids, seg, word_start = _full_rows(64, 128)
+  spec = _spec(rate=0.15, max_predictions=0)
+  out = masking.mask_batch(jax.random.key(3), ids, seg, TOKENS, spec, word_start)
+  budget = round(126 * 0.15)
+  np.testing.assert_array_equal(np.asarray(out['masked_weights']).sum(1), budget)
+
+
+@pytest.mark.parametrize('rate', [0.15, 0.30])
+@pytest.mark.parametrize('length', [128, 512])
+@pytest.mark.parametrize('whole_words', [False, True])
+def test_realised_rate_equals_configured_rate(rate, length, whole_words):
+  ids, seg, word_start = _full_rows(32, length, seed=length)
+  spec = _spec(rate=rate, max_predictions=0)  # derived slots: the cap never binds
+  out = masking.mask_batch(jax.random.key(4), ids, seg, TOKENS, spec,
+                           word_start if whole_words else None)
+  realised = float(np.asarray(out['masked_weights']).sum()) / (32 * (length - 2))
+  assert abs(realised - rate) < 0.005, realised
+  assert out['masked_positions'].shape == (32, masking.prediction_slots(rate, length))

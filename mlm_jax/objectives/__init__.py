@@ -2,7 +2,7 @@
 (objectives/objective.py): the one place that names the objectives."""
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
-from mlm_jax.objectives import electra, mcl, mlm, substitution
+from mlm_jax.objectives import electra, masking, mcl, mlm, substitution
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -31,7 +31,13 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
            f'objective.name={o.name!r} needs a {obj.needs} model (model.name in {fitting}), '
            f'not model.name={model_cfg.name!r}')
   require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
-  require(o.max_predictions > 0, f'objective.max_predictions={o.max_predictions} must be positive')
+  require(o.max_predictions >= 0, f'objective.max_predictions={o.max_predictions} must be >= 0 '
+           '(0: derived from the rate and length)')
+  need = masking.prediction_slots(o.mask_rate, seq_len)
+  require(not o.max_predictions or o.max_predictions >= need,
+           f'objective.max_predictions={o.max_predictions} is too small for objective.mask_rate='
+           f'{o.mask_rate} at data.seq_len={seq_len}: a full row needs {need} slots (the cap would '
+           f'lower the rate); set it to 0 (derived) or at least {need}')
   require(o.max_predictions <= seq_len,
            f'objective.max_predictions={o.max_predictions} exceeds data.seq_len={seq_len}')
   for key in ('mask_token_fraction', 'random_token_fraction'):

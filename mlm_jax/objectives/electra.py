@@ -119,7 +119,7 @@ def flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> flo
 def generator_pass(passes: dict, objective_cfg, seq_len: int) -> float:
   """Forward FLOPs per token of one generator pass with its head at max_predictions slots."""
   return (passes['generator'] + passes['generator_head_per_prediction']
-          * objective_cfg.max_predictions / seq_len)
+          * masking.slots(objective_cfg, seq_len) / seq_len)
 
 
 def discriminator_pass(passes: dict) -> float:

@@ -1,8 +1,11 @@
 """On-device dynamic masking at static shapes.
 
 Each row gets exactly `max_predictions` prediction slots. Candidates are real tokens that are
-not special; words (or single tokens) are chosen in a random order until the row's budget,
-round(rate x candidates) capped at max_predictions, is spent. Unused slots get weight 0.
+not special; the row's budget is round(rate x candidates) (BERT's create_pretraining_data.py),
+capped at max_predictions, which config validation makes large enough for a full row
+(`prediction_slots`), so the cap never lowers the rate. Words (or single tokens) are visited in
+a random order; a word that does not fit the remaining budget is skipped and the next ones are
+still tried, as BERT does. Unused slots get weight 0.
 """
 import dataclasses
 
@@ -16,7 +19,7 @@ from mlm_jax.tokens import SpecialTokens
 @dataclasses.dataclass(frozen=True)
 class MaskingSpec:
   rate: float
-  max_predictions: int
+  max_predictions: int  # 0: prediction_slots(rate, row length)
   mask_token_fraction: float
   random_token_fraction: float
 
@@ -30,7 +33,27 @@ def word_ids(input_ids_BL, segment_ids_BL, word_start_V) -> jax.Array:
   return jnp.cumsum(starts | new_segment, axis=1) - 1
 
 
-def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions):
+def prediction_slots(rate: float, seq_len: int) -> int:
+  """Slots a full row needs: its budget round(rate x candidates) with every token but [CLS] and
+  [SEP] a candidate (numpy's round, as the device's)."""
+  return max(1, int(np.round((seq_len - 2) * rate)))
+
+
+def slots(objective_cfg, seq_len: int) -> int:
+  """objective.max_predictions, or when 0 (the default) what a full row needs."""
+  return objective_cfg.max_predictions or prediction_slots(objective_cfg.mask_rate, seq_len)
+
+
+def _greedy_fit(len_sorted_BW, budget_B):
+  """Words in visiting order: take each one whose pieces fit what is left of the budget."""
+  def step(left_B, len_B):
+    take_B = (len_B > 0) & (len_B <= left_B)
+    return left_B - jnp.where(take_B, len_B, 0), take_B
+  _, taken_WB = jax.lax.scan(step, budget_B, len_sorted_BW.T, unroll=8)
+  return taken_WB.T
+
+
+def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whole_words=True):
   """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens."""
   B, L = candidates_BL.shape
   n_cand_B = candidates_BL.sum(axis=1)
@@ -40,8 +63,11 @@ def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions):
       word_id_BL, candidates_BL.astype(jnp.int32))
   score_BW = jnp.where(word_len_BW > 0, jax.random.uniform(rng, (B, L)), jnp.inf)
   order_BW = jnp.argsort(score_BW, axis=1)
-  cum_BW = jnp.cumsum(jnp.take_along_axis(word_len_BW, order_BW, axis=1), axis=1)
-  taken_sorted_BW = cum_BW <= budget_B[:, None]
+  len_sorted_BW = jnp.take_along_axis(word_len_BW, order_BW, axis=1)
+  if whole_words:  # a long word that does not fit is skipped, shorter ones after it still fit
+    taken_sorted_BW = _greedy_fit(len_sorted_BW, budget_B)
+  else:  # every word one token: the first `budget` words in the order, a prefix
+    taken_sorted_BW = (jnp.cumsum(len_sorted_BW, axis=1) <= budget_B[:, None]) & (len_sorted_BW > 0)
   taken_BW = jax.vmap(lambda o, t: jnp.zeros(L, bool).at[o].set(t))(order_BW, taken_sorted_BW)
   return jnp.take_along_axis(taken_BW, word_id_BL, axis=1) & candidates_BL
 
@@ -54,7 +80,7 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
   masked_ids (B, P) targets, masked_weights (B, P) float32 1/0).
   """
   B, L = input_ids_BL.shape
-  P = spec.max_predictions
+  P = spec.max_predictions or prediction_slots(spec.rate, L)  # 0: derived from the row length
   choose_rng, mix_rng, random_rng = jax.random.split(rng, 3)
   special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
   candidates_BL = (segment_ids_BL != 0) & ~special_V[input_ids_BL]
@@ -62,7 +88,8 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
     wid_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
   else:
     wid_BL = word_ids(input_ids_BL, segment_ids_BL, word_start_V)
-  chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P)
+  chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P,
+                               whole_words=word_start_V is not None)
 
   # Positions of chosen tokens first (in order), padded with 0 and weighted away.
   key_BL = jnp.where(chosen_BL, jnp.arange(L), L + jnp.arange(L))

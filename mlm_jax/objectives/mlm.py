@@ -54,7 +54,7 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
 def flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> float:
   """One trained pass: the encoder, and the MLM head at max_predictions slots per row."""
   del model_cfg
-  head = passes['mlm_head_per_prediction'] * objective_cfg.max_predictions / seq_len
+  head = passes['mlm_head_per_prediction'] * masking.slots(objective_cfg, seq_len) / seq_len
   return 3 * (passes['encoder'] + head)
 
 

@@ -48,7 +48,8 @@ def choose(rng, input_ids_BL, segment_ids_BL, tokens, rate, word_start_V=None):
     wid_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
   else:
     wid_BL = masking.word_ids(input_ids_BL, segment_ids_BL, word_start_V)
-  return masking.choose_positions(rng, cand_BL, wid_BL, rate, L)
+  return masking.choose_positions(rng, cand_BL, wid_BL, rate, L,
+                                  whole_words=word_start_V is not None)
 
 
 def uniform_substitutes(rng, shape, tokens: masking.SpecialTokens):
