@@ -49,6 +49,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
+  o.masking = 'tokens'  # tokens (BERT: random tokens, or words with whole_word) | spans (SpanBERT)
+  o.span_p = 0.2  # spans: span length in words ~ Geo(span_p) (SpanBERT: 0.2, mean 3.8 words)
+  o.span_max_words = 10  # spans: span lengths clipped at this many words (SpanBERT: 10)
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)

@@ -22,6 +22,7 @@ from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
 from mlm_jax.export import hf_import
+from mlm_jax.objectives import masking
 
 
 def _log(msg: str) -> None:
@@ -122,7 +123,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   # Phase: abstract state.
   model = models.build(config.model)
   tx = optim.make_optimizer(t_cfg)
-  word_start = source.word_start if config.objective.whole_word else None
+  word_start = source.word_start if masking.uses_word_starts(config.objective) else None
   objective = objectives.objective(config.objective)
   loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
   init_fn = state.make_init_fn(model, tx, config.data.seq_len)

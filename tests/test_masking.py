@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlm_jax.objectives import masking
+from mlm_jax.objectives import masking, span_masking
 
 TOKENS = masking.SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4), vocab_size=100)
 
@@ -151,12 +151,68 @@ def test_whole_words_fill_the_budget_skipping_words_that_do_not_fit():
 
 @pytest.mark.parametrize('rate', [0.15, 0.30])
 @pytest.mark.parametrize('length', [128, 512])
-@pytest.mark.parametrize('whole_words', [False, True])
-def test_realised_rate_equals_configured_rate(rate, length, whole_words):
+@pytest.mark.parametrize('scheme,whole_words', [('tokens', False), ('tokens', True),
+                                                ('spans', True)])
+def test_realised_rate_equals_configured_rate(rate, length, scheme, whole_words):
   ids, seg, word_start = _full_rows(32, length, seed=length)
-  spec = _spec(rate=rate, max_predictions=0)  # derived slots: the cap never binds
+  spec = _spec(rate=rate, max_predictions=0, scheme=scheme)  # derived slots: the cap never binds
   out = masking.mask_batch(jax.random.key(4), ids, seg, TOKENS, spec,
                            word_start if whole_words else None)
   realised = float(np.asarray(out['masked_weights']).sum()) / (32 * (length - 2))
   assert abs(realised - rate) < 0.005, realised
   assert out['masked_positions'].shape == (32, masking.prediction_slots(rate, length))
+
+
+def test_span_lengths_follow_the_clipped_geometric_distribution():
+  """SpanBERT: Geo(0.2) clipped at 10 words, mean 3.8. One span per row, so no merging or
+  budget cut: each chosen run is exactly one drawn span, whole words, within one segment."""
+  dist = span_masking.length_distribution(0.2, 10)
+  mean = float((np.arange(1, 11) * dist).sum())
+  assert abs(mean - 3.8) < 0.02
+  B, L = 1024, 256
+  ids, _, word_start = _full_rows(B, L, seed=7)
+  seg = jnp.asarray(np.where(np.arange(L) < L // 2, 1, 2)[None].repeat(B, 0).astype(np.int32))
+  # [SEP] [CLS] between the segments, and a word starts after [CLS].
+  ids = ids.at[:, L // 2 - 1].set(3).at[:, L // 2].set(2).at[:, L // 2 + 1].set(6)
+  special = np.zeros(100, bool)
+  special[:5] = True
+  cand = (seg != 0) & ~jnp.asarray(special)[ids]
+  wid = masking.word_ids(ids, seg, jnp.asarray(word_start))
+  chosen, span = span_masking.choose_spans(jax.random.key(8), cand, wid, seg,
+                                           jnp.full((B,), L, jnp.int32), 1, 0.2, 10)
+  chosen, span, wid, seg = map(np.asarray, (chosen, span, wid, seg))
+  words_per_span, clipped = [], 0
+  for b in range(B):
+    pos = np.flatnonzero(chosen[b])
+    assert len(pos) and np.all(np.diff(pos) == 1), 'a span is not contiguous'
+    assert np.all(span[b, pos] == 0) and len(set(seg[b, pos])) == 1
+    first, last = pos[0], pos[-1]
+    assert wid[b, first - 1] != wid[b, first] and wid[b, last + 1] != wid[b, last], 'cut word'
+    if last + 2 in (L // 2, L):  # ran into the end of its segment: shorter than drawn
+      clipped += 1
+      continue
+    words_per_span.append(len(set(wid[b, pos])))
+  assert clipped < B // 10
+  assert abs(np.mean(words_per_span) - mean) < 0.2, np.mean(words_per_span)
+  hist = np.bincount(words_per_span, minlength=11)[1:] / len(words_per_span)
+  np.testing.assert_allclose(hist, dist, atol=0.04)
+
+
+def test_span_replacement_is_decided_per_span():
+  """80% of spans entirely [MASK], the rest without a single [MASK] (random or kept)."""
+  ids, seg, word_start = _full_rows(64, 256, seed=9)
+  out = masking.mask_batch(jax.random.key(10), ids, seg, TOKENS,
+                           _spec(rate=0.15, max_predictions=0, scheme='spans'), word_start)
+  corrupted, w = np.asarray(out['input_ids']), np.asarray(out['masked_weights']) > 0
+  pos = np.asarray(out['masked_positions'])
+  all_mask = none_mask = 0
+  for b in range(64):
+    chosen = np.zeros(256, bool)
+    chosen[pos[b][w[b]]] = True
+    runs = np.split(np.flatnonzero(chosen), np.flatnonzero(np.diff(np.flatnonzero(chosen)) > 1) + 1)
+    for run in runs:
+      masked = corrupted[b, run] == TOKENS.mask
+      assert masked.all() or not masked.any(), 'one span got two replacement decisions'
+      all_mask += masked.all()
+      none_mask += not masked.any()
+  assert 0.7 < all_mask / (all_mask + none_mask) < 0.9

@@ -40,6 +40,10 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
            f'lower the rate); set it to 0 (derived) or at least {need}')
   require(o.max_predictions <= seq_len,
            f'objective.max_predictions={o.max_predictions} exceeds data.seq_len={seq_len}')
+  require(o.masking in masking.SCHEMES,
+           f'objective.masking={o.masking!r} must be one of {list(masking.SCHEMES)}')
+  require(0 < o.span_p <= 1, f'objective.span_p={o.span_p} must be in (0, 1]')
+  require(o.span_max_words >= 1, f'objective.span_max_words={o.span_max_words} must be >= 1')
   for key in ('mask_token_fraction', 'random_token_fraction'):
     require(0 <= o[key] <= 1, f'objective.{key}={o[key]} must be in [0, 1]')
   require(o.mask_token_fraction + o.random_token_fraction <= 1,

@@ -13,7 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlm_jax.objectives import span_masking
 from mlm_jax.tokens import SpecialTokens
+
+
+SCHEMES = ('tokens', 'spans')  # objective.masking: BERT's random tokens (or whole words) | SpanBERT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +26,14 @@ class MaskingSpec:
   max_predictions: int  # 0: prediction_slots(rate, row length)
   mask_token_fraction: float
   random_token_fraction: float
+  scheme: str = 'tokens'  # one of SCHEMES
+  span_p: float = 0.2  # spans: geometric parameter of the span length in words
+  span_max_words: int = 10  # spans: lengths clipped (and renormalised) at this many words
+
+
+def uses_word_starts(objective_cfg) -> bool:
+  """Whether masking needs the vocabulary's word starts: whole words, or spans (in words)."""
+  return bool(objective_cfg.whole_word) or objective_cfg.masking == 'spans'
 
 
 def word_ids(input_ids_BL, segment_ids_BL, word_start_V) -> jax.Array:
@@ -53,11 +65,16 @@ def _greedy_fit(len_sorted_BW, budget_B):
   return taken_WB.T
 
 
+def row_budget(candidates_BL, rate, max_predictions) -> jax.Array:
+  """Tokens to choose per row: round(rate x candidates), at least 1, at most max_predictions."""
+  n_cand_B = candidates_BL.sum(axis=1)
+  return jnp.minimum(max_predictions, jnp.maximum(1, jnp.round(n_cand_B * rate))).astype(jnp.int32)
+
+
 def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whole_words=True):
   """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens."""
   B, L = candidates_BL.shape
-  n_cand_B = candidates_BL.sum(axis=1)
-  budget_B = jnp.minimum(max_predictions, jnp.maximum(1, jnp.round(n_cand_B * rate))).astype(jnp.int32)
+  budget_B = row_budget(candidates_BL, rate, max_predictions)
   # Candidate tokens per word; words without candidates get an infinite score.
   word_len_BW = jax.vmap(lambda w, c: jnp.zeros(L, jnp.int32).at[w].add(c))(
       word_id_BL, candidates_BL.astype(jnp.int32))
@@ -88,8 +105,15 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
     wid_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
   else:
     wid_BL = word_ids(input_ids_BL, segment_ids_BL, word_start_V)
-  chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P,
-                               whole_words=word_start_V is not None)
+  u_BL = jax.random.uniform(mix_rng, (B, L))
+  if spec.scheme == 'spans':
+    chosen_BL, span_BL = span_masking.choose_spans(
+        choose_rng, candidates_BL, wid_BL, segment_ids_BL, row_budget(candidates_BL, spec.rate, P),
+        P, spec.span_p, spec.span_max_words)
+    u_BL = jnp.take_along_axis(u_BL, jnp.maximum(span_BL, 0), axis=1)  # one draw per span
+  else:
+    chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P,
+                                 whole_words=word_start_V is not None)
 
   # Positions of chosen tokens first (in order), padded with 0 and weighted away.
   key_BL = jnp.where(chosen_BL, jnp.arange(L), L + jnp.arange(L))
@@ -98,7 +122,6 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
   positions_BP = jnp.where(weights_BP, positions_BP, 0)
   targets_BP = jnp.take_along_axis(input_ids_BL, positions_BP, axis=1)
 
-  u_BL = jax.random.uniform(mix_rng, (B, L))
   to_mask = chosen_BL & (u_BL < spec.mask_token_fraction)
   to_random = chosen_BL & ~to_mask & (u_BL < spec.mask_token_fraction + spec.random_token_fraction)
   normal_ids = np.array([i for i in range(tokens.vocab_size) if i not in set(tokens.special)],

@@ -12,7 +12,7 @@ from mlm_jax.objectives.objective import MASKED_LM, LossOutput, Objective
 def masking_spec(objective_cfg) -> masking.MaskingSpec:
   o = objective_cfg
   return masking.MaskingSpec(o.mask_rate, o.max_predictions, o.mask_token_fraction,
-                             o.random_token_fraction)
+                             o.random_token_fraction, o.masking, o.span_p, o.span_max_words)
 
 
 def mlm_metrics(logits_BPV, targets_BP, weights_BP) -> tuple[jax.Array, dict]:
