@@ -81,10 +81,27 @@ def load_config_file(spec: str, repo_root: str = '') -> ml_collections.ConfigDic
 RUN_CONFIG = 'config.json'  # the resolved config train.run writes into every workdir
 
 
+BASE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'configs', 'base.py')
+
+
+def _overlay(defaults: dict, saved: dict) -> dict:
+  out = dict(defaults)
+  for key, value in saved.items():
+    both_dicts = isinstance(value, dict) and isinstance(defaults.get(key), dict)
+    out[key] = _overlay(defaults[key], value) if both_dicts else value
+  return out
+
+
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a workdir was trained with (export, soups and probes read it)."""
+  """The config a workdir was trained with (export, soups, probes and fine-tuning read it).
+  Keys added to configs/base.py after the run was written take their defaults, which keep the
+  behaviour the run had (a new key's default is the old behaviour)."""
   path = os.path.join(workdir, RUN_CONFIG)
   if not os.path.isfile(path):
     raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
   with open(path, encoding='utf-8') as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  if os.path.isfile(BASE_CONFIG):  # a source checkout (always, for the entry point and tools)
+    saved = _overlay(load_config_file(BASE_CONFIG).to_dict(), saved)
+  return ml_collections.ConfigDict(saved)

@@ -1,3 +1,5 @@
+import json
+
 import jax
 import ml_collections
 import pytest
@@ -116,3 +118,17 @@ def test_electra_and_mcl_keys_are_validated(key, value, named):
                      'objective.name': 'mcl' if 'mcl' in key else 'electra'})
   with pytest.raises(config_lib.ConfigError, match=named):
     validation.validate(c, 8)
+
+
+def test_run_config_written_before_a_key_existed_gets_its_default(tmp_path):
+  """An older workdir's config.json lacks keys added since: they load with their defaults (the
+  old behaviour), its own values win, and a key it has that base no longer has is kept."""
+  saved = tiny_config().to_dict()
+  del saved['objective']['masking'], saved['init_from']
+  saved['objective']['mask_rate'] = 0.3
+  saved['retired_section'] = {'x': 1}
+  (tmp_path / config_lib.RUN_CONFIG).write_text(json.dumps(saved))
+  loaded = config_lib.load_run_config(str(tmp_path))
+  assert loaded.objective.masking == 'tokens' and loaded.init_from.weights is True
+  assert loaded.objective.mask_rate == 0.3 and loaded.model.hidden_size == saved['model']['hidden_size']
+  assert loaded.retired_section.x == 1
