@@ -23,7 +23,12 @@ CASES = {  # objective -> extra settings
     'electra': {}, 'mcl': {}, 'mcl:rtd': {'objective.mcl_courses': 'rtd'},
     'mcl:dc': {'objective.mcl_courses': 'dc'}, 'mcl:itd,std': {'objective.mcl_courses': 'itd,std'},
     'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
+    'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
 }
+
+
+def test_every_objective_has_a_case():
+  assert set(objectives.OBJECTIVES) <= {case.split(':')[0] for case in CASES}
 
 
 def _config(case):
@@ -31,6 +36,9 @@ def _config(case):
   c = tiny_config(**SIZE, **CASES[case])
   c.objective.name = name
   c.model.name = objectives.default_model(name)
+  attention = objectives.OBJECTIVES[name].attention
+  if attention:
+    c.model.attention_pattern = attention[0]
   return c
 
 

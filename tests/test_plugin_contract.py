@@ -19,7 +19,9 @@ PAIRS = list(itertools.product(models.MODELS, objectives.OBJECTIVES))
 
 @pytest.mark.parametrize('model_name,objective_name', PAIRS)
 def test_every_pair_is_valid_or_one_line_error(model_name, objective_name):
-  c = tiny_config(**{'model.name': model_name, 'objective.name': objective_name})
+  attention = objectives.OBJECTIVES[objective_name].attention  # its config file sets it
+  c = tiny_config(**{'model.name': model_name, 'objective.name': objective_name,
+                     **({'model.attention_pattern': attention[0]} if attention else {})})
   fits = objectives.OBJECTIVES[objective_name].needs in models.MODELS[model_name].provides
   if not fits:
     with pytest.raises(ConfigError) as e:

@@ -10,7 +10,9 @@ from mlm_jax.models import layers
 
 
 class ClassificationHead(nn.Module):
-  """dropout? -> dense -> activation -> dropout -> out, on the first token.
+  """dropout? -> dense -> activation -> dropout -> out, on the first token ([CLS]); under causal
+  attention on the last real token instead, the only one that has seen the whole input (GPT's
+  classification token).
 
   activation 'tanh' is BERT (pooler, then dropout, classifier: no dropout before the dense);
   'gelu' is ELECTRA's ElectraClassificationHead (dropout before the dense as well)."""
@@ -20,9 +22,13 @@ class ClassificationHead(nn.Module):
   activation: str  # tanh | gelu
 
   @nn.compact
-  def __call__(self, h_BLD, deterministic: bool = True):
+  def __call__(self, h_BLD, deterministic: bool = True, segment_ids_BL=None):
     c = self.cfg
-    x_BD = h_BLD[:, 0].astype(jnp.float32)
+    if c.get('attention_pattern') == 'causal' and segment_ids_BL is not None:
+      last_B = (segment_ids_BL != 0).sum(axis=1) - 1  # a fine-tuning row: one segment, then pad
+      x_BD = jnp.take_along_axis(h_BLD, last_B[:, None, None], axis=1)[:, 0].astype(jnp.float32)
+    else:
+      x_BD = h_BLD[:, 0].astype(jnp.float32)
     if self.activation == 'gelu':
       x_BD = nn.Dropout(self.dropout_rate)(x_BD, deterministic)
     x_BD = nn.Dense(c.hidden_size, name='dense',

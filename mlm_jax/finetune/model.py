@@ -32,7 +32,8 @@ class FinetuneModel(nn.Module):
     hidden_BLD = backbone(input_ids_BL, segment_ids_BL, positions_BL, token_type_ids_BL)
     if self.kind == 'classification':
       return heads.ClassificationHead(self.cfg, self.num_labels, self.dropout_rate,
-                                      self.activation, name='head')(hidden_BLD, deterministic)
+                                      self.activation, name='head')(hidden_BLD, deterministic,
+                                                                    segment_ids_BL)
     if self.kind == 'span':
       return heads.SpanHead(self.cfg, name='head')(hidden_BLD, segment_ids_BL)
     if masked_positions_BP is None:

@@ -2,7 +2,7 @@
 (objectives/objective.py): the one place that names the objectives."""
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
-from mlm_jax.objectives import electra, masking, mcl, mlm, substitution
+from mlm_jax.objectives import causal, electra, masking, mcl, mlm, substitution
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -12,6 +12,9 @@ OBJECTIVES: dict[str, Objective] = {
     'rts': substitution.RTS,
     'crts': substitution.CRTS,
     'slm': substitution.SLM,
+    'clm': causal.CLM,
+    'prefix_lm': causal.PREFIX_LM,
+    'meap': causal.MEAP,
 }
 
 
@@ -30,6 +33,9 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   require(obj.needs in models.family(model_cfg).provides,
            f'objective.name={o.name!r} needs a {obj.needs} model (model.name in {fitting}), '
            f'not model.name={model_cfg.name!r}')
+  require(not obj.attention or model_cfg.attention_pattern in obj.attention,
+           f'objective.name={o.name!r} needs model.attention_pattern in {list(obj.attention)}, '
+           f'not {model_cfg.attention_pattern!r}')
   require(0 < o.mask_rate < 1, f'objective.mask_rate={o.mask_rate} must be in (0, 1)')
   require(o.max_predictions >= 0, f'objective.max_predictions={o.max_predictions} must be >= 0 '
            '(0: derived from the rate and length)')

@@ -43,3 +43,4 @@ class Objective:
   flops_per_token: Callable[[Any, Any, int, dict], float]
   validate: Callable[[Any], None] = lambda objective_cfg: None
   perplexity_of: str | None = None  # the metric whose exp() is reported as perplexity
+  attention: tuple[str, ...] = ()  # model.attention_pattern values it needs; () any
