@@ -36,6 +36,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.attention_pattern = 'bidirectional'
   m.attention_window = 128  # sliding_window: total window, half on each side (ModernBERT: 128)
   m.global_attention_every = 0  # k > 0: layers 0, k, 2k, ... attend bidirectionally (ModernBERT: 3)
+  m.bidirectional_layers = ''  # layers without the causal/prefix/local mask: '-2,-1' = the top two
   m.use_bias = True  # biases in attention, MLP and norms; False: none (ModernBERT)
   m.norm_kind = 'layernorm'  # layernorm | rmsnorm (no bias)
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size

@@ -203,6 +203,25 @@ def test_global_layers_see_the_whole_segment():
     assert (not np.allclose(h1[:, 0], h2[:, 0])) == moved, every
 
 
+@pytest.mark.parametrize('unmasked,future_seen', [('', False), ('-1', True), ('0', True)])
+def test_bidirectional_layers_drop_the_causal_mask(unmasked, future_seen):
+  """Layer-wise causal-mask removal ("Looking Right is Sometimes Right"): the listed layers of
+  a causal stack attend bidirectionally, so a later token reaches earlier outputs."""
+  ids, seg, pos, _ = bert_fingerprint.inputs()
+  ids2 = ids.copy()
+  ids2[:, 9] = (ids[:, 9] + 1) % 512
+  model, params = _model({**DECODER_LIKE, 'model.num_layers': 2,
+                          'model.bidirectional_layers': unmasked})
+  h1, _ = model.apply({'params': params}, ids, seg, pos)
+  h2, _ = model.apply({'params': params}, ids2, seg, pos)
+  assert (not np.allclose(h1[:, :9], h2[:, :9])) == future_seen
+  if unmasked:  # scanned stacks pick the same layers
+    scan_model, _ = _model({**DECODER_LIKE, 'model.num_layers': 2, 'model.scan_layers': True,
+                            'model.bidirectional_layers': unmasked})
+    h3, _ = scan_model.apply({'params': _stack_layers(params, 2)}, ids2, seg, pos)
+    np.testing.assert_allclose(np.asarray(h2), np.asarray(h3), atol=1e-5)
+
+
 def test_parameter_tree_follows_the_block():
   _, params = _model({**MODERNBERT_LIKE, 'model.norm_kind': 'rmsnorm'})
   names = {'/'.join(k.key for k in path) for path, _ in
@@ -256,6 +275,11 @@ BAD = [  # (overrides, the key the one-line message must name)
     ({'model.attention_pattern': 'causal', 'model.global_attention_every': -1},
      'model.global_attention_every=-1 must be >= 0'),
     ({'model.global_attention_every': 3}, 'model.global_attention_every=3 needs a local'),
+    ({'model.bidirectional_layers': '-1'}, "model.bidirectional_layers='-1' needs a causal"),
+    ({'model.attention_pattern': 'causal', 'model.bidirectional_layers': '1,x'},
+     "model.bidirectional_layers='1,x': 'x' is not a layer index"),
+    ({'model.attention_pattern': 'causal', 'model.bidirectional_layers': '9'},
+     "model.bidirectional_layers='9': '9' is not a layer index"),
 ]
 
 

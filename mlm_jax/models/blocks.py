@@ -15,7 +15,7 @@ NORM_KINDS = ('layernorm', 'rmsnorm')
 # The block settings of BERT (and of Hugging Face's BertForMaskedLM / ElectraModel).
 BERT_BLOCK = {'mlp_kind': 'gelu', 'position_scheme': 'learned',
               'attention_pattern': 'bidirectional', 'global_attention_every': 0,
-              'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False}
+              'bidirectional_layers': '', 'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False}
 
 
 
@@ -43,6 +43,26 @@ def validate_block(m) -> None:
   require(m.global_attention_every == 0 or m.attention_pattern != 'bidirectional',
            f'model.global_attention_every={m.global_attention_every} needs a local '
            "model.attention_pattern (every layer is already global under 'bidirectional')")
+  if m.bidirectional_layers:
+    require(m.attention_pattern != 'bidirectional',
+            f'model.bidirectional_layers={m.bidirectional_layers!r} needs a causal, prefix or '
+            "local model.attention_pattern (every layer is already bidirectional)")
+    unmasked_layer_indices(m)  # raises on a bad list
+
+
+def unmasked_layer_indices(m) -> list[int]:
+  """model.bidirectional_layers ('-2,-1': the top two; '0,3': layers 0 and 3) as indices."""
+  out = []
+  for part in str(m.bidirectional_layers).split(','):
+    try:
+      i = int(part)
+    except ValueError:
+      i = None
+    require(i is not None and -m.num_layers <= i < m.num_layers,
+            f'model.bidirectional_layers={m.bidirectional_layers!r}: {part!r} is not a layer index '
+            f'in [-{m.num_layers}, {m.num_layers})')
+    out.append(i % m.num_layers)
+  return sorted(set(out))
 
 
 def non_bert_settings(m) -> list[str]:
@@ -52,9 +72,13 @@ def non_bert_settings(m) -> list[str]:
 
 def global_layers(m) -> np.ndarray:
   """(num_layers,) bool: the layers that attend bidirectionally over the whole segment; with
-  global_attention_every = k > 0, layers 0, k, 2k, ... (ModernBERT: k = 3)."""
+  global_attention_every = k > 0, layers 0, k, 2k, ... (ModernBERT: k = 3); and the layers of
+  bidirectional_layers, whose causal mask is removed ("Looking Right is Sometimes Right")."""
   every = m.global_attention_every
-  return (np.arange(m.num_layers) % every == 0) if every else np.zeros(m.num_layers, bool)
+  out = (np.arange(m.num_layers) % every == 0) if every else np.zeros(m.num_layers, bool)
+  if m.get('bidirectional_layers'):
+    out[unmasked_layer_indices(m)] = True
+  return out
 
 
 class TransformerLayer(nn.Module):
