@@ -55,6 +55,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.span_max_words = 10  # spans: span lengths clipped at this many words (SpanBERT: 10)
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
+  o.causal_fraction = 0.0625  # gpt_bert: share of rows trained causally (GPT-BERT: 1 in 16)
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
 
   c.data = d = ml_collections.ConfigDict()
