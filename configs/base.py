@@ -118,8 +118,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   # A local Hugging Face checkpoint (BERT, RoBERTa, ELECTRA) to start from: its architecture,
   # weights and tokenizer replace the config's. Ignored when WORKDIR has a checkpoint to resume.
   c.init_from.hf_dir = ''
-  # An mlm_jax pre-training workdir to fine-tune (finetune.task set): its config.json gives the
-  # model section, its latest checkpoint the encoder (BERT, ELECTRA discriminator, token detector).
+  # An mlm_jax pre-training workdir: with finetune.task set, the encoder to fine-tune (BERT, ELECTRA
+  # discriminator, token detector); without, continued pre-training from its architecture,
+  # vocabulary and latest weights (mlm_jax/init_from.py), fresh optimizer.
   c.init_from.workdir = ''
   # False: init_from gives the architecture and vocabulary only, weights are random: the
   # control run that shows what pre-training bought.

@@ -17,7 +17,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import validation
+from mlm_jax import init_from, validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -90,6 +90,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   if hf_dir:  # the checkpoint's architecture replaces the config's model dimensions
     hf_import.apply_overrides(config, hf_import.read_config(hf_dir))
     validation.validate(config, jax.device_count())
+  if config.init_from.workdir:  # continued pre-training: the source run's architecture
+    init_from.adopt(config)
+    validation.validate(config, jax.device_count())
   t_cfg = config.train
 
   # Phase: mesh.
@@ -149,6 +152,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       train_state = train_state.replace(params=jax.device_put(params, shardings.params))
       _log(f'initialised from Hugging Face checkpoint {hf_dir}'
            + (f' ({len(missing)} tensors it lacks were initialised fresh)' if missing else ''))
+    elif config.init_from.workdir:
+      params, pre_step = init_from.load_params(config, jax.device_get(train_state.params))
+      train_state = train_state.replace(params=jax.device_put(params, shardings.params))
+      _log(f'initialised from {config.init_from.workdir} step {pre_step} (fresh optimizer state)')
     else:
       _log('initialised a fresh model')
 

@@ -1,8 +1,10 @@
 """Every check that needs neither data nor compilation, before anything is written. Each
 package validates its own section; this module only runs them in order."""
+import os
+
 import jax
 
-from mlm_jax import models, objectives, optim, sharding
+from mlm_jax import config_lib, models, objectives, optim, sharding
 from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
 
@@ -10,6 +12,11 @@ from mlm_jax.data import checks as data_checks
 
 def validate(config, num_devices: int) -> None:
   """One-line ConfigError naming the first key at fault."""
+  pre = config.init_from.workdir
+  require(not (pre and config.init_from.hf_dir),
+          'init_from.workdir and init_from.hf_dir are exclusive')
+  require(not pre or os.path.isfile(os.path.join(pre, config_lib.RUN_CONFIG)),
+          f'init_from.workdir={pre}: no {config_lib.RUN_CONFIG} there (not an mlm_jax run)')
   models.validate(config.model)
   objectives.validate(config.objective, config.model, config.data.seq_len)
   data_checks.validate(config.data, config.model.max_positions, config.model.vocab_size,
