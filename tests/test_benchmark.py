@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -19,6 +21,7 @@ def test_benchmark_prints_json_with_mfu():
   assert abs(result['mfu'] - mfu) < 1e-9
 
 
+@pytest.mark.slow
 def test_benchmark_data_only_mode_times_the_input_pipeline(tmp_path):
   out = subprocess.run(
       [sys.executable, 'tools/benchmark.py', '--config=configs/smoke.py', '--data_only',

@@ -27,6 +27,7 @@ def exported(shared_vocab, tmp_path_factory):
   return workdir, out, config
 
 
+@pytest.mark.slow
 def test_export_directory_loads_with_auto_classes(exported):
   _, out, config = exported
   assert {'config.json', 'model.safetensors', 'tokenizer.json'} <= set(os.listdir(out))
@@ -40,6 +41,7 @@ def _held_out_sentences(shared_vocab, n=8):
     return f.read().splitlines()[:n]
 
 
+@pytest.mark.slow
 def test_tokenizer_ids_equal_ours(exported, shared_vocab):
   _, out, _ = exported
   tok = AutoTokenizer.from_pretrained(out)
@@ -51,6 +53,7 @@ def test_tokenizer_ids_equal_ours(exported, shared_vocab):
   assert (tok.mask_token_id, tok.pad_token_id, tok.cls_token_id, tok.sep_token_id) == (4, 0, 2, 3)
 
 
+@pytest.mark.slow
 def test_logits_and_fill_mask_match_ours(exported, shared_vocab):
   workdir, out, config = exported
   params, _ = checkpointing.restore_params(config_lib.load_run_config(workdir), workdir)
@@ -96,6 +99,7 @@ def test_export_refuses_pre_layer_norm(shared_vocab, tmp_path):
   assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_init_from_export_reproduces_the_eval_loss(exported, shared_vocab, tmp_path):
   """export -> init_from.hf_dir: the same weights and token ids give the same eval loss."""
   workdir, out, _ = exported

@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mlm_jax.models import MODELS
 from mlm_jax.state import init_variables
@@ -68,6 +69,7 @@ def test_scan_equals_unrolled():
     np.testing.assert_allclose(np.asarray(l1), np.asarray(l2), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_remat_and_bfloat16_keep_float32_params():
   model, params = _model_and_params(**{'model.dtype': 'bfloat16', 'model.remat_policy': 'full',
                                        'model.scan_layers': True})

@@ -60,6 +60,7 @@ def test_unknown_model_is_refused(shared_vocab):
     probe.encoder_fn(cfg.model)
 
 
+@pytest.mark.slow
 def test_probe_learns_leaves_encoder_alone_and_is_deterministic(shared_vocab, tmp_path):
   cfg = _config(shared_vocab)
   params = _params(cfg)

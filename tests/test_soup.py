@@ -68,6 +68,7 @@ def test_incompatible_model_sections_are_refused_in_one_line(shared_vocab, tmp_p
   assert out.stderr.strip().splitlines()[-1].startswith('error: ') and 'model.mlp_dim' in out.stderr
 
 
+@pytest.mark.slow
 def test_training_continues_from_a_soup(shared_vocab, tmp_path):
   cfg = _config(shared_vocab, **{'train.steps': 2, 'train.log_every_steps': 1,
                                  'checkpoint.every_steps': 2})

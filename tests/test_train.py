@@ -40,6 +40,7 @@ def test_resume_continues_exactly(shared_vocab, tmp_path):
   assert _records(full, 'eval')[-1]['loss'] == _records(cut, 'eval')[-1]['loss']
 
 
+@pytest.mark.slow
 def test_micro_batches_match_full_batch_loss_at_first_step(shared_vocab, tmp_path):
   # Gradient accumulation runs, and logs the same number of steps.
   workdir = str(tmp_path / 'accum')
