@@ -117,11 +117,16 @@ def test_tied_sharing_one_table_gets_gradient_from_both_losses():
 def test_gdes_disc_loss_leaves_shared_table_alone_and_trains_delta():
   cfg = _model_cfg(**{'model.embedding_sharing': 'gdes'})
   params = _params(cfg)
-  assert not np.asarray(params['disc_embeddings']['word_delta']).any()  # delta starts at zero
+  deltas = ('word_delta', 'position_delta', 'token_type_delta')  # DeBERTa-v3: word, position
+  assert sorted(params['disc_embeddings']) == sorted(deltas + ('norm',))  # no tables of its own
+  for delta in deltas:
+    assert not np.asarray(params['disc_embeddings'][delta]).any()  # deltas start at zero
   g = _branch_grads(cfg, 'discriminator')
-  assert _norm(g['embeddings']) == 0.0
-  assert _norm(g['disc_embeddings']['word_delta']) > 0
-  assert _norm(_branch_grads(cfg, 'generator')['embeddings']['word_embeddings']) > 0
+  assert _norm(g['embeddings']) == 0.0  # nothing of the generator's moves, positions included
+  for delta in deltas:
+    assert _norm(g['disc_embeddings'][delta]) > 0, delta
+  gen = _branch_grads(cfg, 'generator')['embeddings']
+  assert _norm(gen['word_embeddings']) > 0 and _norm(gen['position_embeddings']) > 0
 
 
 

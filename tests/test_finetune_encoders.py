@@ -31,7 +31,8 @@ def test_encoder_equals_pretraining_encoder(name, extra):
   full = jax.tree.map(lambda x: x.value if hasattr(x, 'value') else x, full,
                       is_leaf=lambda x: hasattr(x, 'value'))
   if 'disc_embeddings' in full:  # a non-zero delta, so E + delta is really exercised
-    full['disc_embeddings']['word_delta'] = full['disc_embeddings']['word_delta'] + 0.01
+    for delta in ('word_delta', 'position_delta'):
+      full['disc_embeddings'][delta] = full['disc_embeddings'][delta] + 0.01
   want = probe.encoder_fn(cfg)(full, ids, seg, pos)
   sub = encoders.encoder_params(cfg, full)
   got = encoders.encoder_module(cfg).apply({'params': sub}, ids, seg, pos)

@@ -7,6 +7,7 @@ as E_gen + E_delta and its own position/type tables and LayerNorm are used.
 import json
 import os
 
+import jax
 import numpy as np
 from safetensors.numpy import save_file
 
@@ -34,10 +35,8 @@ def _view(params: dict, model_cfg, part: str) -> dict:
   """A BERT-shaped tree (embeddings, encoder, head, embeddings_project) for one part."""
   emb = params['embeddings']
   if part == 'discriminator' and model_cfg.embedding_sharing == 'gdes':
-    d = params['disc_embeddings']
-    word = emb['word_embeddings']['embedding'] + d['word_delta']
-    emb = {**{k: v for k, v in d.items() if k != 'word_delta'},
-           'word_embeddings': {'embedding': word}}
+    emb = jax.tree.map(np.asarray, electra_model.gdes_disc_embeddings(emb,
+                                                                      params['disc_embeddings']))
   return convert.unstack_layers({'embeddings': emb, **params[part]}, model_cfg.num_layers)
 
 

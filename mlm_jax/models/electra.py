@@ -8,9 +8,11 @@ them to its width (`embeddings_project`, as Hugging Face's ElectraModel).
 Embedding sharing (model.embedding_sharing):
   tied  one embeddings module (token, position, type tables and LayerNorm) feeds both, and
         both losses update it (ELECTRA);
-  gdes  DeBERTa-v3 gradient-disentangled sharing: the discriminator's token table is
-        stop_gradient(E_gen) + E_delta (E_delta initialised to zero), with its own position and
-        type tables and LayerNorm, so the discriminator's loss never moves the generator's table.
+  gdes  DeBERTa-v3 gradient-disentangled sharing: each of the discriminator's tables (token,
+        position, type) is stop_gradient(E_gen) + E_delta (deltas initialised to zero), with its
+        own LayerNorm, so the discriminator's loss never moves the generator's tables. DeBERTa's
+        rtd_task.py shares the word and absolute-position tables this way; it has no type
+        table, and sharing ours the same way is our reading.
 
 One compact __call__, three branches: 'generator' (MLM logits at masked positions),
 'discriminator' (one replaced-token logit per position) and 'both' (init: every parameter).
@@ -51,8 +53,8 @@ def generator_config(cfg) -> ml_collections.ConfigDict:
 class ElectraEmbeddings(nn.Module):
   """Token + position (+ type) embeddings, LayerNorm, dropout, all `cfg.hidden_size` wide.
 
-  With `gdes_delta`, the module owns no token table: it adds its zero-initialised `word_delta`
-  to the stop-gradient of the shared table passed in.
+  With `gdes_delta`, the module owns no tables: each is the stop-gradient of the shared table
+  passed in plus its own zero-initialised delta (GDES_DELTAS).
   """
   cfg: Any  # the model config with hidden_size set to the embedding width
   deterministic: bool
@@ -60,40 +62,60 @@ class ElectraEmbeddings(nn.Module):
 
   def setup(self):
     c = self.cfg
-    embed = lambda n, name: nn.Embed(  # noqa: E731
-        n, c.hidden_size, name=name, embedding_init=nn.with_logical_partitioning(
-            nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')))
-    if self.gdes_delta:
-      self.word_delta = self.param('word_delta', layers.zeros(('vocab', 'embed')),
-                                   (c.vocab_size, c.hidden_size))
-    else:
-      self.word_embeddings = embed(c.vocab_size, 'word_embeddings')
+    sizes = {'word_embeddings': c.vocab_size}
     if c.position_scheme == 'learned':  # other schemes act inside attention
-      self.position_embeddings = embed(c.max_positions, 'position_embeddings')
+      sizes['position_embeddings'] = c.max_positions
     if c.type_vocab_size:
-      self.token_type_embeddings = embed(c.type_vocab_size, 'token_type_embeddings')
+      sizes['token_type_embeddings'] = c.type_vocab_size
+    self.sizes = sizes
+    if self.gdes_delta:
+      self.deltas = {t: self.param(GDES_DELTAS[t], layers.zeros(('vocab', 'embed')),
+                                   (n, c.hidden_size)) for t, n in sizes.items()}
+    else:
+      self.embeds = {t: nn.Embed(n, c.hidden_size, name=t, embedding_init=nn.with_logical_partitioning(
+          nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')))
+                     for t, n in sizes.items()}
     self.norm = layers.norm(c, 'norm')
     self.dropout = nn.Dropout(c.dropout_rate)
 
-  def word_table(self, shared_VE=None):
+  def tables(self, shared=None) -> dict:
+    """{table name: (n, E) array}; under GDES stop_gradient(SHARED[name]) + delta."""
     if self.gdes_delta:
-      return jax.lax.stop_gradient(shared_VE) + self.word_delta
-    return self.word_embeddings.embedding
+      return {t: jax.lax.stop_gradient(shared[t]) + d for t, d in self.deltas.items()}
+    return {t: e.embedding for t, e in self.embeds.items()}
 
-  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None, shared_VE=None):
-    x_BLE = jnp.take(self.word_table(shared_VE), input_ids_BL, axis=0)
-    if self.cfg.position_scheme == 'learned':
-      x_BLE = x_BLE + self.position_embeddings(positions_BL)
-    if self.cfg.type_vocab_size:
+  def word_table(self):
+    return self.tables()['word_embeddings']
+
+  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None, shared=None):
+    t = self.tables(shared)
+    x_BLE = jnp.take(t['word_embeddings'], input_ids_BL, axis=0)
+    if 'position_embeddings' in t:
+      x_BLE = x_BLE + jnp.take(t['position_embeddings'], positions_BL, axis=0)
+    if 'token_type_embeddings' in t:
       if token_type_ids_BL is None:
         token_type_ids_BL = jnp.zeros_like(input_ids_BL)
-      x_BLE = x_BLE + self.token_type_embeddings(token_type_ids_BL)
+      x_BLE = x_BLE + jnp.take(t['token_type_embeddings'], token_type_ids_BL, axis=0)
     x_BLE = self.norm(x_BLE).astype(jnp.dtype(self.cfg.dtype))
     return self.dropout(x_BLE, self.deterministic)
 
   def attend(self, h_BPE):
     """Tied decoder: scores against every token embedding."""
     return jnp.dot(h_BPE, self.word_table().astype(h_BPE.dtype).T)
+
+
+GDES_DELTAS = {'word_embeddings': 'word_delta', 'position_embeddings': 'position_delta',
+               'token_type_embeddings': 'token_type_delta'}
+
+
+def gdes_disc_embeddings(emb: dict, disc: dict) -> dict:
+  """The discriminator's embeddings as a plain tree (as a tied run stores them): each shared
+  table E_gen + delta, and the discriminator's own LayerNorm."""
+  out = {k: v for k, v in disc.items() if k not in GDES_DELTAS.values()}
+  for table, delta in GDES_DELTAS.items():
+    if delta in disc:
+      out[table] = {'embedding': jnp.asarray(emb[table]['embedding']) + disc[delta]}
+  return out
 
 
 def _project(cfg, width_in: int, name: str):
@@ -177,7 +199,7 @@ class ElectraForPreTraining(nn.Module):
       if c.embedding_sharing == 'gdes':
         disc_emb = ElectraEmbeddings(emb_cfg, deterministic, gdes_delta=True,
                                      name='disc_embeddings')
-        x_BLE = disc_emb(input_ids_BL, positions_BL, token_type_ids_BL, emb.word_table())
+        x_BLE = disc_emb(input_ids_BL, positions_BL, token_type_ids_BL, emb.tables())
       else:
         x_BLE = emb(input_ids_BL, positions_BL, token_type_ids_BL)
       x_BLE = nn.with_logical_constraint(x_BLE, ('batch', 'length', 'act_embed'))
@@ -253,10 +275,7 @@ def encoder_params(model_cfg, params: dict, mlm_head: bool = False) -> dict:
     return out
   emb = need(params, 'embeddings')
   if model_cfg.embedding_sharing == 'gdes':
-    d = need(params, 'disc_embeddings')
-    word = jnp.asarray(emb['word_embeddings']['embedding']) + d['word_delta']
-    emb = {**{k: v for k, v in d.items() if k != 'word_delta'},
-           'word_embeddings': {'embedding': word}}
+    emb = gdes_disc_embeddings(emb, need(params, 'disc_embeddings'))
   out = {'embeddings': emb, 'encoder': need(params, 'discriminator/encoder')}
   if 'embeddings_project' in need(params, 'discriminator'):
     out['embeddings_project'] = params['discriminator']['embeddings_project']
