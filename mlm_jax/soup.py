@@ -1,5 +1,6 @@
 """Course soups (MCL, Chen et al. 2023): one model from the weighted average of the parameters of
-compatible runs — e.g. the same architecture trained with different courses or objectives.
+compatible runs that branched from one trunk checkpoint (lineage.py) — e.g. the trunk continued
+with different courses or objectives through init_from.workdir.
 
 The soup is written as a workdir of its own: the first run's config.json, its vocabulary files,
 and an Orbax checkpoint (step 0, fresh optimizer state) that tools/export_hf.py exports and that
@@ -13,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlm_jax import checkpointing, state
+from mlm_jax import checkpointing, lineage, state
 from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
 from mlm_jax.data import vocab as vocab_lib
 from mlm_jax.data import workdir_vocab
@@ -92,6 +93,17 @@ def check_compatible(workdirs: list[str], configs: list) -> None:
       raise ConfigError(f'{workdirs[0]} and {wd} have different vocabularies: {first} vs {other}')
 
 
+def check_common_ancestor(workdirs: list[str]) -> list[str]:
+  """The ancestors all WORKDIRS share; none is a one-line error naming the first outsider."""
+  for wd in workdirs[1:]:
+    if not lineage.common([workdirs[0], wd]):
+      raise ConfigError(
+          f'{workdirs[0]} and {wd} have no common ancestor: a soup averages runs branched from '
+          'one trunk checkpoint (start each from it with --config.init_from.workdir=TRUNK); '
+          'runs trained from scratch are permuted differently and do not average')
+  return lineage.common(workdirs)
+
+
 def _copy_vocabulary(workdir: str, config, out: str) -> None:
   """The soup's workdir gets the ingredients' vocabulary (recorded like a training run's)."""
   recorded = os.path.join(workdir, workdir_vocab.DIRECTORY)
@@ -109,6 +121,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
     raise ConfigError(f'{out} already has checkpoints; choose an empty --out')
   configs = [load_run_config(wd) for wd in workdirs]
   check_compatible(workdirs, configs)
+  ancestors = check_common_ancestor(workdirs)
   trees, steps = zip(*(load_params(wd) for wd in workdirs))
   params = average(list(trees), weights, list(workdirs))
 
@@ -123,6 +136,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   with open(os.path.join(out, RUN_CONFIG), 'w', encoding='utf-8') as f:
     f.write(configs[0].to_json(indent=2))
   _copy_vocabulary(workdirs[0], configs[0], out)
+  lineage.write(out, ancestors, soup_of=[os.path.abspath(w) for w in workdirs])
   n = len(workdirs)
   record = {'workdirs': [os.path.abspath(w) for w in workdirs], 'steps': list(steps),
             'weights': [w / sum(weights) for w in weights] if weights else [1 / n] * n}

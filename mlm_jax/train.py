@@ -17,7 +17,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import init_from, validation
+from mlm_jax import init_from, lineage, validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -155,6 +155,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     elif config.init_from.workdir:
       params, pre_step = init_from.load_params(config, jax.device_get(train_state.params))
       train_state = train_state.replace(params=jax.device_put(params, shardings.params))
+      if jax.process_index() == 0:  # soups check that ingredients share this ancestor
+        lineage.record_branch(workdir, config.init_from.workdir, pre_step, params)
       _log(f'initialised from {config.init_from.workdir} step {pre_step} (fresh optimizer state)')
     else:
       _log('initialised a fresh model')

@@ -112,9 +112,10 @@ def read_records(workdir, split=None):
   return [r for r in rows if split is None or r['split'] == split]
 
 
-def fake_run(workdir, config, seed: int, step: int = 7):
-  """A workdir as train.run leaves it (config.json + one checkpoint), without training."""
-  from mlm_jax import checkpointing, models, optim, state, train  # pylint: disable=g-import-not-at-top
+def fake_run(workdir, config, seed: int, step: int = 7, ancestors=('trunk',)):
+  """A workdir as train.run leaves it (config.json + one checkpoint), without training; by
+  default branched from a common (pretend) trunk checkpoint, as soups need."""
+  from mlm_jax import checkpointing, lineage, models, optim, state, train  # pylint: disable=g-import-not-at-top
   model = models.build(config.model)
   tx = optim.make_optimizer(config.train)
   st = state.make_init_fn(model, tx, config.data.seq_len)(jax.random.key(seed))
@@ -122,6 +123,7 @@ def fake_run(workdir, config, seed: int, step: int = 7):
   ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
   ckpt.save(step, st.replace(step=st.step + step), force=True)
   ckpt.close()
+  lineage.write(workdir, list(ancestors))
   return jax.tree.map(np.asarray, st.params)
 
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from mlm_jax import checkpointing, config_lib, train, validation
+from mlm_jax import checkpointing, config_lib, lineage, train, validation
 from mlm_jax.config_lib import ConfigError
 from tests.conftest import corpus_config
 
@@ -31,6 +31,8 @@ def test_causal_run_continues_with_unmasked_top_layer_and_mlm(shared_vocab, tmp_
   assert step == 1  # learning rate 0: the continued weights are the source's
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
+  # The branch records its ancestor: the weights it started from (soups check it).
+  assert lineage.read(pre) == [] and lineage.read(cont) == [lineage.fingerprint(a)]
   # The family comes from the source too: an objective it cannot drive is one line.
   other = corpus_config(shared_vocab, **{'init_from.workdir': pre, 'mesh.data': 8,
                                          'objective.name': 'rts',

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from mlm_jax import checkpointing, config_lib, soup, train
+from mlm_jax import checkpointing, config_lib, lineage, soup, train
 from mlm_jax.config_lib import ConfigError
 from tests.conftest import REPO
 from tests.conftest import corpus_config as _config, fake_run as _fake_run
@@ -53,6 +53,20 @@ def test_average_refuses_mismatched_tensors_naming_the_first():
   with pytest.raises(ConfigError, match='tensor layer/extra exists only in'):
     soup.average([a, {'layer': {**a['layer'], 'extra': np.zeros(1)}}])
   np.testing.assert_array_equal(soup.average([a, a], [0.0, 2.0])['layer']['bias'], np.zeros(3))
+
+
+def test_runs_without_a_common_ancestor_are_refused_in_one_line(shared_vocab, tmp_path):
+  cfg = _config(shared_vocab)
+  _fake_run(str(tmp_path / 'a'), cfg, seed=0, ancestors=('t1', 'x'))
+  _fake_run(str(tmp_path / 'b'), cfg, seed=1, ancestors=('t2',))
+  _fake_run(str(tmp_path / 'c'), cfg, seed=2, ancestors=())  # trained from scratch
+  for other in ('b', 'c'):
+    with pytest.raises(ConfigError, match=f'{tmp_path / "a"} and {tmp_path / other} have no '
+                                          'common ancestor'):
+      soup.make_soup([str(tmp_path / 'a'), str(tmp_path / other)], str(tmp_path / 'soup'))
+  _fake_run(str(tmp_path / 'd'), cfg, seed=3, ancestors=('t1', 'y'))
+  soup.make_soup([str(tmp_path / 'a'), str(tmp_path / 'd')], str(tmp_path / 'soup'))
+  assert lineage.read(str(tmp_path / 'soup')) == ['t1']  # what the ingredients share
 
 
 def test_incompatible_model_sections_are_refused_in_one_line(shared_vocab, tmp_path):

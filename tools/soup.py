@@ -1,4 +1,5 @@
-"""Course soup: average the parameters of compatible runs into a new workdir (MCL's course soups).
+"""Course soup: average the parameters of compatible runs branched from one trunk checkpoint
+(each started with --config.init_from.workdir=TRUNK) into a new workdir (MCL's course soups).
 
 python tools/soup.py --workdirs=/tmp/rtd,/tmp/gc[,...] --out=/tmp/soup [--weights=0.5,0.5]
 The runs must share the config's model section (and vocabulary); the latest checkpoint of each
