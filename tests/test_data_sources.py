@@ -2,13 +2,12 @@
 one-line errors for bad data input."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from mlm_jax import main
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data.checks import parse_mixture
 from mlm_jax.data import pipeline, prepare, vocab, vocab_builder
@@ -196,16 +195,17 @@ def test_prepared_corpus_equals_the_live_pipeline_and_checks_its_manifest(
     pipeline.build_source(c.data, str(tmp_path))
 
 
-def _cli(tmp_path, *overrides):
-  return subprocess.run(
-      [sys.executable, '-m', 'mlm_jax.main', f'--config={REPO}/configs/smoke.py',
-       f'--workdir={tmp_path / "w"}', *overrides], capture_output=True, text=True, cwd=REPO,
-      env={**os.environ, 'JAX_PLATFORMS': 'cpu'}, timeout=300)
+def _cli(capsys, tmp_path, *overrides):
+  """The command line in-process (main.cli: same parser, checks and error path; the real
+  subprocess is tested in test_cli.py): (exit code, stderr)."""
+  with pytest.raises(SystemExit) as exit_info:
+    main.cli([f'--config={REPO}/configs/smoke.py', f'--workdir={tmp_path / "w"}', *overrides])
+  return exit_info.value.code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize('case', ['missing', 'empty', 'unreadable_vocab', 'no_mask', 'tfds',
                                   'negative_rate'])
-def test_bad_data_input_is_one_line(tmp_path, case):
+def test_bad_data_input_is_one_line(capsys, tmp_path, case):
   (tmp_path / 'empty.txt').write_text('')
   (tmp_path / 'c.txt').write_text('some words here\nand more words there\n')
   (tmp_path / 'bad.model').write_text('garbage')
@@ -224,8 +224,8 @@ def test_bad_data_input_is_one_line(tmp_path, case):
       'negative_rate': (['--config.data.task=mixture',
                          f'--config.data.mixture=lines:{tmp_path}/c.txt@-1'], 'data.mixture'),
   }[case]
-  r = _cli(tmp_path, *args)
-  assert r.returncode != 0
-  lines = [line for line in r.stderr.strip().splitlines() if line.startswith('error')]
-  assert len(lines) == 1 and named in lines[0], r.stderr[-2000:]
-  assert 'Traceback' not in r.stderr
+  code, err = _cli(capsys, tmp_path, *args)
+  assert code != 0
+  lines = [line for line in err.strip().splitlines() if line.startswith('error')]
+  assert len(lines) == 1 and named in lines[0], err[-2000:]
+  assert 'Traceback' not in err

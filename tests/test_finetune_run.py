@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from configs import glue as glue_config
-from mlm_jax import checkpointing, config_lib, train
+from mlm_jax import checkpointing, config_lib, main
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.finetune import evaluate, runner
 from tests.conftest import REPO, SHARED_DATA
-from tests.conftest import corpus_config as pretrain_config, read_records, set_keys
+from tests.conftest import corpus_config as pretrain_config, fake_run, read_records, set_keys
 
 GLUE = os.path.join(SHARED_DATA, 'glue')
 SQUAD_DEV = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
@@ -24,8 +24,10 @@ SQUAD_DEV = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
 
 @pytest.fixture(scope='module')
 def pretrained(shared_vocab, tmp_path_factory):
+  """A pre-training workdir (config.json, checkpoint, its vocabulary) without training: these
+  tests check the fine-tuning machinery, not what pre-training learnt."""
   workdir = str(tmp_path_factory.mktemp('pre'))
-  train.run(pretrain_config(shared_vocab, **{'mesh.data': 8, 'train.steps': 4}), workdir)
+  fake_run(workdir, pretrain_config(shared_vocab, **{'mesh.data': 8}), seed=0)
   return workdir
 
 
@@ -146,10 +148,9 @@ def test_multi_token_verbalizer_and_missing_mlm_head(pretrained, tmp_path):
                str(tmp_path / 'v'))
 
 
-def test_cli_dispatches_to_finetuning_and_errors_in_one_line(tmp_path):
-  result = subprocess.run(
-      [sys.executable, '-m', 'mlm_jax.main', '--config=configs/glue.py:task=sst3',
-       f'--workdir={tmp_path}/cli'], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 2
-  last = result.stderr.strip().splitlines()[-1]
+def test_cli_dispatches_to_finetuning_and_errors_in_one_line(capsys, tmp_path):
+  with pytest.raises(SystemExit) as exit_info:  # in-process: the same parser and error path
+    main.cli(['--config=configs/glue.py:task=sst3', f'--workdir={tmp_path}/cli'])
+  assert exit_info.value.code == 2
+  last = capsys.readouterr().err.strip().splitlines()[-1]
   assert last.startswith('error: ') and "finetune.task='sst3' is not a GLUE task" in last
