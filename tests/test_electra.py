@@ -107,6 +107,7 @@ def _norm(tree):
   return float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(tree)))
 
 
+@pytest.mark.slow
 def test_tied_sharing_one_table_gets_gradient_from_both_losses():
   cfg = _model_cfg(**{'model.embedding_sharing': 'tied'})
   for branch in ('generator', 'discriminator'):

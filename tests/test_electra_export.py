@@ -44,7 +44,8 @@ def _inputs(vocab):
   return ids, mask
 
 
-@pytest.mark.parametrize('case', [CASES[0], pytest.param(CASES[1], marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize('case', CASES)
 def test_exported_parts_match_transformers(case):
   cfg = _model_cfg(*case)
   model = MODELS['electra'].module(cfg)

@@ -42,7 +42,7 @@ def _compare(model_cfg, params, hf_model, hf_positions_offset=0):
   assert np.max(np.abs(np.asarray(ours) - theirs)) < 1e-4
 
 
-@pytest.mark.parametrize('safe', [True, False])
+@pytest.mark.parametrize('safe', [pytest.param(True, marks=pytest.mark.slow), False])
 def test_roberta_import_matches_transformers(tmp_path, safe):
   hf = RobertaForMaskedLM(RobertaConfig(**SMALL, max_position_embeddings=66, type_vocab_size=1,
                                         pad_token_id=1, layer_norm_eps=1e-5))

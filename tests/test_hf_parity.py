@@ -72,7 +72,7 @@ def test_import_then_our_forward_matches_transformers(shape):
   assert np.max(np.abs(ours[valid] - theirs[valid])) < 1e-4
 
 
-@pytest.mark.parametrize('shape', SHAPES[:2])
+@pytest.mark.parametrize('shape', [SHAPES[0], pytest.param(SHAPES[1], marks=pytest.mark.slow)])
 @pytest.mark.parametrize('scan', [False, True])
 def test_export_then_transformers_forward_matches_ours(shape, scan):
   ours_cfg, hf_cfg = _configs(*shape, scan=scan)

@@ -143,8 +143,8 @@ def test_loss_fn_runs_and_reports_its_metrics(name):
 
 
 
-@pytest.mark.parametrize('name', ['rts', pytest.param('crts', marks=pytest.mark.slow),
-                                  pytest.param('slm', marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['rts', 'crts', 'slm'])
 def test_twenty_steps_on_eight_devices_loss_falls(name, shared_vocab, tmp_path):
   c = _model_cfg(name)
   c.train.peak_flops = 1e11
