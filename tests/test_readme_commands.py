@@ -110,7 +110,7 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       '/path/to/bert-base-uncased': minilm_dir,
       'corpus/*.txt': shared_vocab['train'], 'corpus/valid.txt': shared_vocab['validation'],
       '/data/enwiki/*/wiki_*': wiki, '/tmp/wiki/wordpiece/vocab.txt': wordpiece_vocab,
-      '/tmp/wiki/wp/vocab.txt': wordpiece_vocab,
+      '/tmp/wiki/wp/vocab.txt': wordpiece_vocab, '/tmp/pay/wordpiece/vocab.txt': wordpiece_vocab,
       # fine-tuning: a pre-training workdir, the shared GLUE and SQuAD files
       '--config.init_from.workdir=PRE': f'--config.init_from.workdir={pretrained_workdir}',
       '--config.init_from.workdir=PRETRAIN_DIR': f'--config.init_from.workdir={pretrained_workdir}',
