@@ -85,7 +85,7 @@ def main(argv):
   from mlm_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   try:
     validation.validate(_CONFIG.value, jax.device_count())
-    workdir_lib.check(_WORKDIR.value)
+    workdir_lib.check(_WORKDIR.value, shared=jax.process_count() > 1)
     if _CONFIG.value.finetune.task:  # a labelled task: fine-tune and evaluate
       from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
       runner.run(_CONFIG.value, _WORKDIR.value, dry_run=_DRY_RUN.value)

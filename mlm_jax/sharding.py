@@ -110,3 +110,13 @@ def host_batch_to_global(batch: dict, mesh: jax.sharding.Mesh, global_batch: int
   sharding = batch_sharding(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, v, (global_batch, *v.shape[1:]))
           for k, v in batch.items()}
+
+
+def wait_for_processes(name: str, timeout_s: int = 1800) -> None:
+  """Every process waits here for the others (the coordination service's barrier, not a
+  collective). Called after compiling: processes compile at different speeds, and a CPU
+  (gloo) collective gives up after 30 s if one arrives that much later than another."""
+  if jax.process_count() > 1:
+    from orbax.checkpoint import multihost  # pylint: disable=g-import-not-at-top
+    multihost.get_barrier_sync_fn()(key=f'mlm_jax:{name}', timeout_ms=timeout_s * 1000)
+

@@ -76,7 +76,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) 
   WORKDIR as it was found. DRY_RUN stops after the checks, the vocabulary and one batch of
   data, and leaves WORKDIR as it was found too."""
   validation.validate(config, jax.device_count())
-  workdir_lib.check(workdir)
+  workdir_lib.check(workdir, shared=jax.process_count() > 1)
   try:
     with workdir_lib.removed_on_error(workdir) as setup:
       return _run(config, workdir, setup, dry_run)
@@ -176,6 +176,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
                         in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh)),
                         out_shardings=sharding.replicated(mesh))
   _log(f'compiled train step in {time.time() - t0:.1f}s')
+  sharding.wait_for_processes('compiled')  # the first collective comes next
   setup.finished()  # from here on the workdir holds a run: failures keep it
   add = jax.jit(steps_lib.add_metrics)
 

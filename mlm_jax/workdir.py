@@ -7,10 +7,12 @@ import shutil
 from mlm_jax.config_lib import ConfigError
 
 
-def check(workdir: str) -> None:
+def check(workdir: str, shared: bool = False) -> None:
   """One-line ConfigError unless WORKDIR is (or can be made) a writable directory.
 
-  Nothing is left behind: a directory created to test writability is removed again."""
+  Nothing is left behind: a directory created to test writability is removed again, unless
+  SHARED (several processes of one run check the same workdir at once: one may be probing
+  inside a directory another created, so created directories stay)."""
   if not workdir:
     raise ConfigError('--workdir must name a directory')
   if '://' in workdir:  # remote (gs://): the storage client reports its own errors
@@ -30,9 +32,12 @@ def check(workdir: str) -> None:
       missing.append(path)
       path = os.path.dirname(path)
     for d in reversed(missing):
-      os.mkdir(d)
+      try:
+        os.mkdir(d)
+      except FileExistsError:  # another process of the run made it first
+        continue
       created.append(d)
-    probe = os.path.join(workdir, '.mlm_jax_write_probe')
+    probe = os.path.join(workdir, f'.mlm_jax_write_probe.{os.getpid()}')
     with open(probe, 'w', encoding='utf-8'):
       pass
     os.remove(probe)
@@ -40,7 +45,7 @@ def check(workdir: str) -> None:
     raise ConfigError(f'--workdir={workdir}: not writable ({e.strerror or type(e).__name__})'
                       ) from None
   finally:
-    for d in reversed(created):
+    for d in reversed(created if not shared else []):
       with contextlib.suppress(OSError):
         os.rmdir(d)
 

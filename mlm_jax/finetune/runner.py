@@ -205,7 +205,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, dry_run: bool = False) 
 
   A failure before the loop (bad file, label, checkpoint) leaves WORKDIR as it was found;
   DRY_RUN stops after the checkpoint, vocabulary and task files were read, leaving it too."""
-  workdir_lib.check(workdir)
+  workdir_lib.check(workdir, shared=jax.process_count() > 1)
   try:
     with workdir_lib.removed_on_error(workdir) as setup:
       return _run(config, workdir, setup, dry_run)
@@ -292,6 +292,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
                         out_shardings=repl).lower(
                             abstract.params, shapes(config.eval.batch_size, dev0)).compile()
   _log(f'compiled in {time.time() - t0:.1f}s')
+  sharding.wait_for_processes('finetune_compiled')  # the first collective comes next
   setup.finished()  # from here on the workdir holds a run: failures keep it
   writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
   add = jax.jit(steps_lib.add_metrics)
