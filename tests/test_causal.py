@@ -2,7 +2,6 @@
 attention each needs (the future never leaks; the prefix is bidirectional exactly over itself),
 one-line errors for a mismatched attention pattern, and 20 steps on 8 fake devices with falling
 loss followed by a GLUE fine-tune of the encoder left behind."""
-import os
 
 import jax
 import jax.numpy as jnp
@@ -11,13 +10,11 @@ import numpy as np
 import pytest
 
 from configs import causal as causal_config
-from configs import glue as glue_config
 from mlm_jax import models, state, train, validation
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.finetune import runner
 from mlm_jax.objectives import causal, hybrid
 from mlm_jax.tokens import SpecialTokens
-from tests.conftest import SHARED_DATA, corpus_config, read_records
+from tests.conftest import corpus_config, glue_smoke_finetune, read_records
 
 
 def test_next_token_targets_stay_inside_segments():
@@ -148,11 +145,4 @@ def test_twenty_steps_fall_and_the_encoder_fine_tunes(name, shared_vocab, tmp_pa
   records = read_records(pre, 'train')
   assert records[-1]['step'] == 20 and records[-1]['loss'] < records[0]['loss'] - 0.5
   assert final['perplexity'] > 1
-  ft = ml_collections.ConfigDict(glue_config.get_config('task=sst2').to_dict())
-  ft.init_from.workdir = pre
-  ft.mesh.data = 8
-  ft.train.batch_size = ft.eval.batch_size = 16
-  ft.finetune.data_dir = os.path.join(SHARED_DATA, 'glue')
-  ft.finetune.max_seq_len, ft.finetune.steps = 32, 2
-  ft.finetune.train_examples, ft.finetune.eval_examples = 32, 32
-  assert 0 <= runner.run(ft, str(tmp_path / 'ft'))['accuracy'] <= 1
+  assert 0 <= glue_smoke_finetune(pre, str(tmp_path / 'ft'))['accuracy'] <= 1
