@@ -105,7 +105,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   peak = metrics.peak_flops_per_device(t_cfg.peak_flops) * jax.device_count()
 
   # Phase: data.
-  source = pipeline.build_source(config.data, workdir, hf_dir)
+  source = pipeline.build_source(
+      config.data, workdir, hf_dir,
+      check_vocab=lambda v: objectives.check_vocabulary(config.objective, v.tokens, v.path))
   if source.tokens.vocab_size > config.model.vocab_size:
     raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
                                  f'tokens, more than model.vocab_size={config.model.vocab_size}')

@@ -67,10 +67,11 @@ def test_bpe_sentencepiece_and_byte_vocabularies(small_corpus, tmp_path):
   assert ids == [x + 5 for x in 'Hé!'.encode()] and b.seqio_vocab.decode(ids) == 'Hé!'
 
 
-def test_vocab_without_mask_is_refused(tmp_path):
+def test_vocab_without_cls_is_refused(tmp_path):
+  """[CLS] [SEP] [PAD] frame every row; [MASK] is optional (checked against the objective)."""
   bad = tmp_path / 'vocab.txt'
-  bad.write_text('\n'.join(['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'the', 'a']) + '\n')
-  with pytest.raises(ConfigError, match=r'vocab\.txt.*\[MASK\]'):
+  bad.write_text('\n'.join(['[PAD]', '[UNK]', '[MASK]', '[SEP]', 'the', 'a']) + '\n')
+  with pytest.raises(ConfigError, match=r'vocab\.txt.*\[CLS\]'):
     vocab.load(str(bad))
 
 
@@ -229,3 +230,18 @@ def test_bad_data_input_is_one_line(capsys, tmp_path, case):
   lines = [line for line in err.strip().splitlines() if line.startswith('error')]
   assert len(lines) == 1 and named in lines[0], err[-2000:]
   assert 'Traceback' not in err
+
+
+def test_a_vocabulary_without_mask_trains_objectives_that_never_mask(tmp_path):
+  """GPT-style vocabulary (no [MASK]): causal LM trains; MLM is refused in one line (above)."""
+  (tmp_path / 'c.txt').write_text('some words here\nand more words there\n' * 20)
+  (tmp_path / 'vocab.txt').write_text('[PAD]\n[UNK]\n[CLS]\n[SEP]\nsome\nwords\nhere\nand\n')
+  loaded = vocab.load(str(tmp_path / 'vocab.txt'))
+  assert not loaded.tokens.has_mask and loaded.tokens.mask not in loaded.tokens.special
+  main.cli([f'--config={REPO}/configs/smoke.py', f'--workdir={tmp_path / "w"}',
+            '--config.data.task=files',
+            f'--config.data.train_files={tmp_path}/c.txt',
+            f'--config.data.validation_files={tmp_path}/c.txt',
+            f'--config.data.vocab_path={tmp_path}/vocab.txt', '--config.objective.name=clm',
+            '--config.model.attention_pattern=causal', '--config.train.steps=2'])
+  assert (tmp_path / 'w' / 'metrics.jsonl').exists()

@@ -7,17 +7,19 @@ import seqio
 import tensorflow as tf
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.tokens import SpecialTokens
+from mlm_jax.tokens import NO_MASK, SpecialTokens
 
 
-def load_tokenizer(path: str, key: str = 'init_from.hf_dir'):
+def load_tokenizer(path: str, key: str = 'init_from.hf_dir', has_mask: bool = True):
   """A tokenizer directory (tokenizer.json / vocab.txt ...) or a bare BERT vocab.txt (read as
-  BERT uncased, lower-casing) from local disk only; errors name KEY and PATH."""
+  BERT uncased, lower-casing) from local disk only; errors name KEY and PATH. A bare vocab.txt
+  without [MASK] passes has_mask=False (else transformers appends one past the file's ids)."""
   os.environ.setdefault('HF_HUB_OFFLINE', '1')  # a local directory only; never the hub
   from transformers import AutoTokenizer, BertTokenizerFast  # pylint: disable=g-import-not-at-top
   try:
     if os.path.isfile(path):
-      return BertTokenizerFast(path, do_lower_case=True)  # v5: vocab_file= is ignored
+      extra = {} if has_mask else {'mask_token': None}
+      return BertTokenizerFast(path, do_lower_case=True, **extra)  # v5: vocab_file= is ignored
     return AutoTokenizer.from_pretrained(path)
   except (OSError, ValueError, TypeError) as e:
     raise ConfigError(f'{key}={path}: no usable tokenizer ({type(e).__name__})') from e
@@ -69,11 +71,14 @@ class HfVocabulary(seqio.Vocabulary):
 
 def special_tokens(tokenizer, where: str = 'init_from.hf_dir') -> SpecialTokens:
   t = tokenizer
-  for name in ('mask_token_id', 'cls_token_id', 'sep_token_id', 'pad_token_id'):
+  for name in ('cls_token_id', 'sep_token_id', 'pad_token_id'):
     token_id = getattr(t, name)
     if token_id is None or token_id == t.unk_token_id:
       raise ConfigError(f'{where}: vocabulary has no {name[:-9].upper().join("[]")} token')
-  return SpecialTokens(pad=t.pad_token_id, mask=t.mask_token_id, cls=t.cls_token_id,
+  mask = t.mask_token_id  # optional: objectives that never mask check it
+  if mask is None or mask == t.unk_token_id:
+    mask = NO_MASK
+  return SpecialTokens(pad=t.pad_token_id, mask=mask, cls=t.cls_token_id,
                        sep=t.sep_token_id, special=tuple(sorted(set(t.all_special_ids))),
                        vocab_size=len(t))
 

@@ -164,9 +164,9 @@ def _require_documents(spec: tasks.SourceSpec, has_val: bool, min_words: int) ->
                         f'word(s) in format {spec.kind}')
 
 
-def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
+def build_source(data_cfg, workdir: str, hf_dir: str = '', check_vocab=None) -> DataSource:
   """Vocabulary (the Hugging Face checkpoint's tokenizer when HF_DIR is set) and the seqio task
-  or mixture the config describes."""
+  or mixture the config describes. check_vocab(vocab) runs before the corpus is read."""
   cap_tf_threads(data_cfg.tf_threads)
   recorded = workdir_vocab.recorded_path(workdir)
   if recorded:  # a resumed run keeps the vocabulary its embeddings were trained with
@@ -175,6 +175,8 @@ def build_source(data_cfg, workdir: str, hf_dir: str = '') -> DataSource:
     voc = vocab.load(hf_dir, 'init_from.hf_dir')
   else:
     voc = resolve_vocab(data_cfg, workdir)
+  if check_vocab:
+    check_vocab(voc)
   task = build_task(data_cfg, workdir, voc)
   return DataSource(task, voc.tokens, voc.word_start, voc.path, voc)
 

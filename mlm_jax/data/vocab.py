@@ -14,7 +14,7 @@ import seqio
 import sentencepiece as spm
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.tokens import SpecialTokens
+from mlm_jax.tokens import NO_MASK, SpecialTokens
 
 SPECIAL_PIECES = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 WORD_START = '\u2581'  # SentencePiece's word-boundary marker
@@ -39,11 +39,14 @@ def load_processor(model_path: str) -> spm.SentencePieceProcessor:
 
 def special_tokens(sp: spm.SentencePieceProcessor, where: str = 'data.vocab_path') -> SpecialTokens:
   ids = {p: sp.piece_to_id(p) for p in SPECIAL_PIECES}
-  for piece in ('[MASK]', '[CLS]', '[SEP]', '[PAD]'):
+  for piece in ('[CLS]', '[SEP]', '[PAD]'):
     if sp.id_to_piece(ids[piece]) != piece:
       raise ConfigError(f'{where}: vocabulary has no {piece} token')
+  if sp.id_to_piece(ids['[MASK]']) != '[MASK]':  # allowed: objectives that never mask check it
+    ids['[MASK]'] = NO_MASK
   return SpecialTokens(pad=ids['[PAD]'], mask=ids['[MASK]'], cls=ids['[CLS]'], sep=ids['[SEP]'],
-                       special=tuple(sorted(set(ids.values()))), vocab_size=sp.get_piece_size())
+                       special=tuple(sorted(set(ids.values()) - {NO_MASK})),
+                       vocab_size=sp.get_piece_size())
 
 
 def word_start_table(sp: spm.SentencePieceProcessor) -> np.ndarray:
@@ -84,10 +87,10 @@ def load(path: str, key: str = 'data.vocab_path') -> Vocab:
         pieces = set(f.read().split('\n'))
     except (OSError, UnicodeDecodeError) as e:
       raise ConfigError(f'{where}: unreadable vocabulary ({type(e).__name__})') from e
-    for piece in ('[MASK]', '[CLS]', '[SEP]', '[PAD]'):
+    for piece in ('[CLS]', '[SEP]', '[PAD]'):
       if piece not in pieces:
         raise ConfigError(f'{where}: vocabulary has no {piece} token')
-  tok = hf_vocab.load_tokenizer(path, key)
+  tok = hf_vocab.load_tokenizer(path, key, has_mask=os.path.isdir(path) or '[MASK]' in pieces)
   return Vocab(hf_vocab.HfVocabulary(tok), hf_vocab.special_tokens(tok, where),
                hf_vocab.word_start_table(tok), path,
                'wordpiece' if os.path.isfile(path) else 'hf')

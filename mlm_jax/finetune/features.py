@@ -150,6 +150,9 @@ def glue_task(f_cfg, seed: int, encode, tokens) -> TaskData:
   if f_cfg.eval_examples:
     devs = {k: v[:f_cfg.eval_examples] for k, v in devs.items()}
   generative = f_cfg.method == 'generative'
+  if generative and not tokens.has_mask:
+    raise ConfigError('finetune.method=generative needs a vocabulary with a [MASK] token; '
+                      'this one has none')
   if generative:
     if task.is_regression:
       raise ConfigError(f'finetune.method=generative: task {task.name} is a regression')

@@ -58,6 +58,15 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   obj.validate(o)
 
 
+def check_vocabulary(objective_cfg, tokens, vocab_path: str) -> None:
+  """A vocabulary without [MASK] only for objectives that never write it."""
+  if tokens.has_mask or not objective(objective_cfg).uses_mask_token:
+    return
+  fine = [name for name, obj in OBJECTIVES.items() if not obj.uses_mask_token]
+  raise ConfigError(f'data.vocab_path={vocab_path}: vocabulary has no [MASK] token, which '
+                    f'objective.name={objective_cfg.name!r} needs (objectives without: {fine})')
+
+
 def flops_per_token(config) -> float:
   """Training FLOPs per token of config's objective on its model (every pass it runs)."""
   passes = models.family(config.model).pass_flops(config.model, config.data.seq_len)

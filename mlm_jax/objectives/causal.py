@@ -106,9 +106,10 @@ def flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: dict) -> flo
 
 
 CLM = Objective(make_loss=make_clm_loss, needs=MASKED_LM, headline=lambda o: 'lm_accuracy',
-                flops_per_token=flops_per_token, perplexity_of='lm_loss', attention=('causal',))
+                flops_per_token=flops_per_token, perplexity_of='lm_loss', attention=('causal',),
+                uses_mask_token=False)
 MEAP = Objective(make_loss=make_meap_loss, needs=MASKED_LM, headline=lambda o: 'lm_accuracy',
                  flops_per_token=flops_per_token, perplexity_of='lm_loss', attention=('causal',))
 PREFIX_LM = Objective(make_loss=make_prefix_lm_loss, needs=MASKED_LM,
                       headline=lambda o: 'lm_accuracy', flops_per_token=flops_per_token,
-                      perplexity_of='lm_loss', attention=('prefix',))
+                      perplexity_of='lm_loss', attention=('prefix',), uses_mask_token=False)

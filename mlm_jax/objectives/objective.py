@@ -44,3 +44,4 @@ class Objective:
   validate: Callable[[Any], None] = lambda objective_cfg: None
   perplexity_of: str | None = None  # the metric whose exp() is reported as perplexity
   attention: tuple[str, ...] = ()  # model.attention_pattern values it needs; () any
+  uses_mask_token: bool = True  # False: trains with a vocabulary that has no [MASK]

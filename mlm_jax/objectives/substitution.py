@@ -176,7 +176,8 @@ def detection_flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: di
 
 
 RTS = Objective(make_loss=make_rts_loss, needs=TOKEN_DETECTOR,
-                headline=lambda o: 'detection_accuracy', flops_per_token=detection_flops_per_token)
+                headline=lambda o: 'detection_accuracy', flops_per_token=detection_flops_per_token,
+                uses_mask_token=False)
 CRTS = dataclasses.replace(RTS, make_loss=make_crts_loss)
 SLM = Objective(make_loss=make_slm_loss, needs=MASKED_LM, headline=lambda o: 'mlm_accuracy',
-                flops_per_token=mlm.flops_per_token, perplexity_of='mlm_loss')
+                flops_per_token=mlm.flops_per_token, perplexity_of='mlm_loss', uses_mask_token=False)
