@@ -42,6 +42,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
   m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
   m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)
+  m.ngram_vocab_size = 0  # ernie_gram: rows of the n-gram lexicon head (>= the lexicon's size)
+  m.ngram_max_len = 3  # ernie_gram: query vectors [M_1..M_N] (>= the lexicon's longest n-gram)
 
   c.objective = o = ml_collections.ConfigDict()
   o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES
@@ -56,6 +58,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.causal_fraction = 0.0625  # gpt_bert: share of rows trained causally (GPT-BERT: 1 in 16)
+  o.ngram_lexicon = ''  # ernie_gram: .npz from tools/build_ngram_lexicon.py (T-test n-grams)
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
 
   c.data = d = ml_collections.ConfigDict()

@@ -128,8 +128,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   # Phase: abstract state.
   model = models.build(config.model)
   tx = optim.make_optimizer(t_cfg)
-  word_start = source.word_start if masking.uses_word_starts(config.objective) else None
   objective = objectives.objective(config.objective)
+  word_start = (source.word_start if masking.uses_word_starts(config.objective)
+                or objective.uses_word_starts else None)
   loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
   init_fn = state.make_init_fn(model, tx, config.data.seq_len)
   with jax.set_mesh(mesh):

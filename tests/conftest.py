@@ -161,3 +161,17 @@ def smoke_cli(shared_vocab, workdir, *extra, devices=8):
           '--config.train.peak_flops=1e11', *extra]
   env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
   return args, env
+
+
+def required_settings(objective_name: str, tmp_dir, vocab_size: int) -> dict:
+  """Settings an objective cannot run without, built small in TMP_DIR: ernie_gram's lexicon
+  (for generic tests that loop over every objective)."""
+  if objective_name != 'ernie_gram':
+    return {}
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from mlm_jax import ngrams  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import ngram_lexicon  # pylint: disable=g-import-not-at-top
+  rows = [(2.0, 10, 2, np.array([7, 7])), (1.0, 10, 3, np.array([7, 8, 9]))]
+  path = os.path.join(str(tmp_dir), 'lexicon.npz')
+  ngrams.save(ngram_lexicon._assemble(rows, 3, vocab_size, 'test'), path)  # pylint: disable=protected-access
+  return {'objective.ngram_lexicon': path, 'model.ngram_vocab_size': 2}

@@ -21,7 +21,8 @@ def _cfg(name, **kw):
 
 @pytest.mark.parametrize('name,extra', [('bert', {}), ('bert_token_detector', {}),
                                         ('electra', {}),
-                                        ('electra', {'model.embedding_sharing': 'gdes'})])
+                                        ('electra', {'model.embedding_sharing': 'gdes'}),
+                                        ('ernie_gram', {'model.ngram_vocab_size': 8})])
 def test_encoder_equals_pretraining_encoder(name, extra):
   cfg = _cfg(name, **extra)
   ids = jax.random.randint(jax.random.key(1), (2, 16), 5, cfg.vocab_size)

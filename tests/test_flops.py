@@ -11,7 +11,7 @@ from configs import bert, electra as electra_config
 from mlm_jax import models, objectives, optim, state
 from mlm_jax import steps as steps_lib
 from mlm_jax.tokens import SpecialTokens
-from tests.conftest import tiny_config
+from tests.conftest import required_settings, set_keys, tiny_config
 
 # Wide enough that matrix products dominate, as in a real model (the formulas count only them).
 SIZE = {'model.hidden_size': 256, 'model.num_heads': 4, 'model.mlp_dim': 1024,
@@ -24,7 +24,7 @@ CASES = {  # objective -> extra settings
     'mcl:dc': {'objective.mcl_courses': 'dc'}, 'mcl:itd,std': {'objective.mcl_courses': 'itd,std'},
     'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
-    'gpt_bert': {},
+    'gpt_bert': {}, 'ernie_gram': {},
 }
 
 
@@ -32,9 +32,10 @@ def test_every_objective_has_a_case():
   assert set(objectives.OBJECTIVES) <= {case.split(':')[0] for case in CASES}
 
 
-def _config(case):
+def _config(case, tmp_dir):
   name = case.split(':')[0]
   c = tiny_config(**SIZE, **CASES[case])
+  c = set_keys(c, required_settings(name, tmp_dir, c.model.vocab_size))
   c.objective.name = name
   c.model.name = objectives.default_model(name)
   attention = objectives.OBJECTIVES[name].attention
@@ -61,8 +62,8 @@ def _xla_flops_per_token(c, batch=4):
 
 
 @pytest.mark.parametrize('case', list(CASES))
-def test_declared_flops_match_xla_count(case):
-  c = _config(case)
+def test_declared_flops_match_xla_count(case, tmp_path):
+  c = _config(case, tmp_path)
   declared = objectives.flops_per_token(c)
   counted = _xla_flops_per_token(c)
   assert declared == pytest.approx(counted, rel=0.05), (case, declared, counted)
@@ -71,7 +72,7 @@ def test_declared_flops_match_xla_count(case):
 def test_mcl_counts_all_its_passes():
   """MCL's five courses run 3 generator passes (1 only sampled from) and 4 discriminator
   passes: far more than ELECTRA's one of each, which its MFU used to be credited with."""
-  mcl, electra = _config('mcl'), _config('electra')
+  mcl, electra = _config('mcl', None), _config('electra', None)
   ratio = objectives.flops_per_token(mcl) / objectives.flops_per_token(electra)
   assert 3.0 < ratio < 4.0, ratio
 

@@ -3,6 +3,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from mlm_jax.models import attention, blocks, layers
@@ -32,13 +33,14 @@ class Embeddings(nn.Module):
     self.norm = layers.norm(c, 'norm')
     self.dropout = nn.Dropout(c.dropout_rate)
 
-  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None):
-    x_BLD = self.word_embeddings(input_ids_BL)
+  def __call__(self, input_ids_BL, positions_BL, token_type_ids_BL=None, words_BLD=None):
+    """words_BLD: vectors to use in place of the token lookup (ERNIE-Gram's query stream)."""
+    x_BLD = self.word_embeddings(input_ids_BL) if words_BLD is None else words_BLD
     if self.cfg.position_scheme == 'learned':
       x_BLD = x_BLD + self.position_embeddings(positions_BL)
     if self.cfg.type_vocab_size:
       if token_type_ids_BL is None:
-        token_type_ids_BL = jnp.zeros_like(input_ids_BL)
+        token_type_ids_BL = jnp.zeros(x_BLD.shape[:2], jnp.int32)
       x_BLD = x_BLD + self.token_type_embeddings(token_type_ids_BL)
     x_BLD = self.norm(x_BLD).astype(jnp.dtype(self.cfg.dtype))
     return self.dropout(x_BLD, self.deterministic)
@@ -54,13 +56,17 @@ class Encoder(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLD, segment_ids_BL, positions_BL, prefix_len_B=None):
+  def __call__(self, x_BLD, segment_ids_BL, positions_BL, prefix_len_B=None, mask_B1LL=None):
     """prefix_len_B: per-row prefix length for attention_pattern=prefix (None: no prefix
-    limit, the whole segment is bidirectional)."""
+    limit, the whole segment is bidirectional). mask_B1LL: an explicit mask for every layer
+    in place of the configured pattern (ERNIE-Gram's two streams)."""
     c = self.cfg
-    mask_B1LL = attention.pattern_mask(c.attention_pattern, segment_ids_BL, positions_BL,
-                                       c.attention_window, prefix_len_B)
     is_global_N = blocks.global_layers(c)
+    if mask_B1LL is not None:
+      is_global_N = np.zeros_like(is_global_N)
+    else:
+      mask_B1LL = attention.pattern_mask(c.attention_pattern, segment_ids_BL, positions_BL,
+                                         c.attention_window, prefix_len_B)
     global_mask_B1LL = layers.attention_mask(segment_ids_BL) if is_global_N.any() else None
     block = blocks.TransformerLayer
     if c.remat_policy != 'none':

@@ -2,7 +2,8 @@
 (objectives/objective.py): the one place that names the objectives."""
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
-from mlm_jax.objectives import causal, electra, hybrid, masking, mcl, mlm, substitution
+from mlm_jax.objectives import (causal, electra, ernie_gram, hybrid, masking, mcl, mlm,
+                                substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -16,6 +17,7 @@ OBJECTIVES: dict[str, Objective] = {
     'prefix_lm': causal.PREFIX_LM,
     'meap': causal.MEAP,
     'gpt_bert': hybrid.OBJECTIVE,
+    'ernie_gram': ernie_gram.OBJECTIVE,
 }
 
 

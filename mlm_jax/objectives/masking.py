@@ -32,7 +32,8 @@ class MaskingSpec:
 
 
 def uses_word_starts(objective_cfg) -> bool:
-  """Whether masking needs the vocabulary's word starts: whole words, or spans (in words)."""
+  """Whether masking needs the vocabulary's word starts: whole words, or spans (in words).
+  (An objective may need them whatever these keys say: Objective.uses_word_starts.)"""
   return bool(objective_cfg.whole_word) or objective_cfg.masking == 'spans'
 
 

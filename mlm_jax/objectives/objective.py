@@ -12,7 +12,7 @@ import flax
 import jax
 
 from mlm_jax.models.family import (  # noqa: F401  (re-exported for objectives)
-    GENERATOR_DISCRIMINATOR, MASKED_LM, TOKEN_DETECTOR)
+    GENERATOR_DISCRIMINATOR, MASKED_LM, NGRAM_MLM, TOKEN_DETECTOR)
 
 
 @flax.struct.dataclass
@@ -45,3 +45,4 @@ class Objective:
   perplexity_of: str | None = None  # the metric whose exp() is reported as perplexity
   attention: tuple[str, ...] = ()  # model.attention_pattern values it needs; () any
   uses_mask_token: bool = True  # False: trains with a vocabulary that has no [MASK]
+  uses_word_starts: bool = False  # its units respect word boundaries whatever the masking keys
