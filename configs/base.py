@@ -42,6 +42,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
   m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's
   m.embedding_sharing = 'tied'  # electra: tied (one table, both losses) | gdes (disc uses sg(E) + delta, DeBERTa-v3)
+  m.mlm_decoder_layers = 0  # bert: pre-training-only blocks before the MLM head (DrBERT/BPDec: 2)
+  m.mlm_decoder_unmask_fraction = 0.5  # mlm decoder: predicted keys visible in its first block
+  m.mlm_decoder_encoder_mix = 0.1  # mlm decoder: head input is the encoder's, this often (train)
   m.ngram_vocab_size = 0  # ernie_gram: rows of the n-gram lexicon head (>= the lexicon's size)
   m.ngram_max_len = 3  # ernie_gram: query vectors [M_1..M_N] (>= the lexicon's longest n-gram)
 

@@ -24,7 +24,7 @@ CASES = {  # objective -> extra settings
     'mcl:dc': {'objective.mcl_courses': 'dc'}, 'mcl:itd,std': {'objective.mcl_courses': 'itd,std'},
     'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
-    'gpt_bert': {}, 'ernie_gram': {},
+    'gpt_bert': {}, 'ernie_gram': {}, 'mlm:mlm_decoder': {'model.mlm_decoder_layers': 2},
 }
 
 

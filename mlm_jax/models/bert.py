@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from mlm_jax.models import encoder, family, layers
+from mlm_jax.models import encoder, family, layers, mlm_decoder
 
 
 class MlmHead(nn.Module):
@@ -40,11 +40,17 @@ class BertForMaskedLM(nn.Module):
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     hidden_BLD = encoder.Encoder(c, deterministic, name='encoder')(
         x_BLD, segment_ids_BL, positions_BL, prefix_len_B)
-    if masked_positions_BP is None:
-      gathered = hidden_BLD
-    else:  # project to the vocabulary only where there is something to predict
-      gathered = jnp.take_along_axis(hidden_BLD, masked_positions_BP[..., None], axis=1)
-    logits = MlmHead(c, name='mlm_head')(gathered, emb)
+    gather = lambda h_BLD: h_BLD if masked_positions_BP is None else jnp.take_along_axis(  # noqa: E731
+        h_BLD, masked_positions_BP[..., None], axis=1)  # the head runs only where it predicts
+    head_in = gather(hidden_BLD)
+    if c.mlm_decoder_layers:  # pre-training only (DrBERT/BPDec); the encoder output is returned
+      decoded = gather(mlm_decoder.MlmDecoder(c, deterministic, name='mlm_decoder')(
+          hidden_BLD, segment_ids_BL, positions_BL, masked_positions_BP, prefix_len_B))
+      if not deterministic and c.mlm_decoder_encoder_mix > 0:
+        decoded = mlm_decoder.mix_encoder_output(self.make_rng('dropout'), head_in, decoded,
+                                                 c.mlm_decoder_encoder_mix)
+      head_in = decoded
+    logits = MlmHead(c, name='mlm_head')(head_in, emb)
     return hidden_BLD, logits
 
 
@@ -90,15 +96,18 @@ def encoder_params(model_cfg, params: dict, mlm_head: bool = False) -> dict:
 
 
 def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
-  """Forward FLOPs per token: the encoder, and the MLM head per predicted position (dense
+  """Forward FLOPs per token: the pre-training pass of the layers (the encoder, and the MLM
+  decoder's blocks when there are any), and the MLM head per predicted position (dense
   transform + tied projection onto the vocabulary)."""
   d = model_cfg.hidden_size
-  return {'encoder': encoder.forward_flops_per_token(model_cfg, seq_len),
+  layers_per_pass = model_cfg.num_layers + model_cfg.mlm_decoder_layers
+  return {'encoder': encoder.forward_flops_per_token(model_cfg, seq_len) * layers_per_pass
+                     / model_cfg.num_layers,
           'mlm_head_per_prediction': 2 * (d * d + d * model_cfg.vocab_size)}
 
 
 FAMILY = family.ModelFamily(
     module=BertForMaskedLM, encoder=encoder_module, encoder_params=encoder_params,
     has_mlm_head=True, hf_layout='bert', pass_flops=pass_flops,
-    validate=lambda model_cfg: None, downstream='BERT encoder', provides=(family.MASKED_LM,),
+    validate=mlm_decoder.validate, downstream='BERT encoder', provides=(family.MASKED_LM,),
     hf=family.HfExport(classes=('BertForMaskedLM',), writer='mlm_jax.export.hf_export:export_bert'))

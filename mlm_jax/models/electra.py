@@ -25,7 +25,7 @@ import ml_collections
 from flax import linen as nn
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.models import bert, encoder, family, layers
+from mlm_jax.models import bert, encoder, family, layers, mlm_decoder
 
 
 def _copy(cfg, **changes) -> ml_collections.ConfigDict:
@@ -297,6 +297,7 @@ def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
 
 def validate(model_cfg) -> None:
   m = model_cfg
+  mlm_decoder.refuse(m)
   if m.embedding_sharing not in ('tied', 'gdes'):
     raise ConfigError(f'model.embedding_sharing={m.embedding_sharing!r} must be tied or gdes')
   if not 0 < m.generator_size_fraction <= 1:

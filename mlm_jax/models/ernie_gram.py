@@ -20,20 +20,19 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from mlm_jax.config_lib import require
-from mlm_jax.models import bert, encoder, family, layers
+from mlm_jax.models import bert, encoder, family, layers, mlm_decoder
 
 
 def two_stream_mask(main_segments_BL, query_segments_BQ):
   """(B, 1, L+Q, L+Q): main sees main (same segment); a query sees main of its segment and
   itself; nobody sees a padding key or another query."""
-  L, Q = main_segments_BL.shape[1], query_segments_BQ.shape[1]
+  Q = query_segments_BQ.shape[1]
   main_B1LL = layers.attention_mask(main_segments_BL)
   q_sees_main_B1QL = ((query_segments_BQ[:, :, None] == main_segments_BL[:, None, :])
                       & (main_segments_BL[:, None, :] != 0))[:, None]
   q_sees_q_B1QQ = (jnp.eye(Q, dtype=bool)[None] & (query_segments_BQ[:, :, None] != 0))[:, None]
   top = jnp.concatenate([main_B1LL, jnp.zeros(main_B1LL.shape[:3] + (Q,), bool)], axis=3)
   bottom = jnp.concatenate([q_sees_main_B1QL, q_sees_q_B1QQ], axis=3)
-  del L
   return jnp.concatenate([top, bottom], axis=2)
 
 
@@ -98,6 +97,7 @@ def validate(model_cfg) -> None:
   require(m.ngram_vocab_size > 0, f'model.ngram_vocab_size={m.ngram_vocab_size} must be positive '
           '(rows of the n-gram lexicon head: at least the lexicon size)')
   require(m.ngram_max_len >= 2, f'model.ngram_max_len={m.ngram_max_len} must be at least 2')
+  mlm_decoder.refuse(m)
 
 
 def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:

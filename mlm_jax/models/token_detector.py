@@ -7,7 +7,7 @@ from typing import Any
 
 from flax import linen as nn
 
-from mlm_jax.models import bert, encoder, family
+from mlm_jax.models import bert, encoder, family, mlm_decoder
 from mlm_jax.models.electra import DiscriminatorHead
 
 
@@ -44,5 +44,5 @@ def pass_flops(model_cfg, seq_len: int) -> dict[str, float]:
 FAMILY = family.ModelFamily(
     module=BertTokenDetector, encoder=bert.encoder_module, encoder_params=bert.encoder_params,
     hf_layout=bert.FAMILY.hf_layout, pass_flops=pass_flops,
-    validate=lambda model_cfg: None, downstream='token-detector encoder',
+    validate=mlm_decoder.refuse, downstream='token-detector encoder',
     provides=(family.TOKEN_DETECTOR,))
