@@ -158,6 +158,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   f.verbalizer = 'terrible,great'  # generative: one single-token word per label, in label order
   f.zero_shot = False  # generative: evaluate the pre-trained MLM head without training
   f.init_token_type_1_from_0 = True  # pre-training never trains type 1: start it as type 0
+  # A source pre-trained without positions (model.position_scheme=none, e.g. position
+  # prediction): fine-tune with a fresh learned position table (MP3 adds them back)
+  f.add_position_embeddings = False
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # data-parallel axis size; -1: all devices left over

@@ -101,8 +101,9 @@ def electra_run_config(shared_vocab, sharing='tied', **overrides):
   return set_keys(c, overrides)  # set_electra must not undo the test's choices
 
 
-def glue_smoke_finetune(pre_workdir: str, workdir: str) -> dict:
-  """Two SST-2 steps on 8 fake devices from PRE_WORKDIR: its encoder is usable downstream."""
+def glue_smoke_finetune(pre_workdir: str, workdir: str, **overrides) -> dict:
+  """Two SST-2 steps on 8 fake devices from PRE_WORKDIR: its encoder is usable downstream.
+  OVERRIDES: {'finetune.key': value, ...} on top."""
   from configs import glue as glue_config  # pylint: disable=g-import-not-at-top
   from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
   ft = ml_collections.ConfigDict(glue_config.get_config('task=sst2').to_dict())
@@ -112,7 +113,7 @@ def glue_smoke_finetune(pre_workdir: str, workdir: str) -> dict:
   ft.finetune.data_dir = os.path.join(SHARED_DATA, 'glue')
   ft.finetune.max_seq_len, ft.finetune.steps = 32, 2
   ft.finetune.train_examples, ft.finetune.eval_examples = 32, 32
-  return runner.run(ft, workdir)
+  return runner.run(set_keys(ft, overrides), workdir)
 
 
 def read_records(workdir, split=None):

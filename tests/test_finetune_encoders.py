@@ -22,7 +22,8 @@ def _cfg(name, **kw):
 @pytest.mark.parametrize('name,extra', [('bert', {}), ('bert_token_detector', {}),
                                         ('electra', {}),
                                         ('electra', {'model.embedding_sharing': 'gdes'}),
-                                        ('ernie_gram', {'model.ngram_vocab_size': 8})])
+                                        ('ernie_gram', {'model.ngram_vocab_size': 8}),
+                                        ('position_predictor', {'model.position_scheme': 'none'})])
 def test_encoder_equals_pretraining_encoder(name, extra):
   cfg = _cfg(name, **extra)
   ids = jax.random.randint(jax.random.key(1), (2, 16), 5, cfg.vocab_size)

@@ -68,13 +68,19 @@ def resolve_init(config, mlm_head: bool):
       if key in pre.model and key not in FINETUNE_MODEL_KEYS:
         config.model[key] = pre.model[key]
     where = f'init_from.workdir={pre_dir}'
+    if config.finetune.add_position_embeddings:
+      if config.model.position_scheme != 'none':
+        raise ConfigError(f'finetune.add_position_embeddings: {where} already has positions '
+                          f'(model.position_scheme={config.model.position_scheme!r})')
+      config.model.position_scheme = 'learned'
     encoders.check(config.model, mlm_head, where=f'{where}: model.name')
     vocab = workdir_vocab.run_vocab_path(pre, pre_dir)  # what the run recorded
 
     def load(fresh):
       params, step = checkpointing.restore_params(pre, pre_dir)
       _log(f'encoder from {pre_dir} step {step}')
-      return {**fresh, 'backbone': encoders.encoder_params(config.model, params, mlm_head, where)}
+      backbone = encoders.encoder_params(config.model, params, mlm_head, where)
+      return {**fresh, 'backbone': with_fresh_positions(backbone, fresh['backbone'])}
     return vocab, 'init_from.workdir', load
   if hf_dir:
     from mlm_jax.export import hf_import, hf_names  # pylint: disable=g-import-not-at-top
@@ -352,6 +358,14 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   ckpt.close()
   writer.close()
   return result
+
+
+def with_fresh_positions(backbone, fresh_backbone):
+  """The fresh position table where the source had none (finetune.add_position_embeddings)."""
+  emb, fresh_emb = backbone['embeddings'], fresh_backbone['embeddings']
+  if 'position_embeddings' in emb or 'position_embeddings' not in fresh_emb:
+    return backbone
+  return {**backbone, 'embeddings': {**emb, 'position_embeddings': fresh_emb['position_embeddings']}}
 
 
 def type_1_from_0(params):

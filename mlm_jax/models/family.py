@@ -19,6 +19,7 @@ Cfg = Any  # the config's `model` section (ml_collections.ConfigDict)
 MASKED_LM = 'masked_lm'  # __call__(ids, seg, pos, masked_positions) -> (hidden, logits (B, P, V))
 TOKEN_DETECTOR = 'token_detector'  # __call__(ids, seg, pos) -> (hidden, one logit per token)
 GENERATOR_DISCRIMINATOR = 'generator_discriminator'  # __call__(..., branch=generator|discriminator)
+POSITION_PREDICTOR = 'predicts_positions'  # __call__(ids, seg, pos, context) -> (h, position logits)
 NGRAM_MLM = 'ngram_mlm'  # __call__(main stream, query stream, coarse positions) -> (h, fine, coarse)
 
 

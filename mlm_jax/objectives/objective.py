@@ -12,7 +12,7 @@ import flax
 import jax
 
 from mlm_jax.models.family import (  # noqa: F401  (re-exported for objectives)
-    GENERATOR_DISCRIMINATOR, MASKED_LM, NGRAM_MLM, TOKEN_DETECTOR)
+    GENERATOR_DISCRIMINATOR, MASKED_LM, NGRAM_MLM, POSITION_PREDICTOR, TOKEN_DETECTOR)
 
 
 @flax.struct.dataclass
