@@ -55,9 +55,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.mask_token_fraction = 0.8  # chosen tokens replaced by [MASK]
   o.random_token_fraction = 0.1  # chosen tokens replaced by a random token; the rest kept
   o.whole_word = False  # choose whole words (all pieces of a word together)
-  o.masking = 'tokens'  # tokens (BERT: random tokens, or words with whole_word) | spans (SpanBERT)
+  # tokens (BERT: random tokens, or words with whole_word) | spans (SpanBERT) | tagged (units of
+  # data.tagger first, then random tokens: time-aware / entity masking)
+  o.masking = 'tokens'
   o.span_p = 0.2  # spans: span length in words ~ Geo(span_p) (SpanBERT: 0.2, mean 3.8 words)
   o.span_max_words = 10  # spans: span lengths clipped at this many words (SpanBERT: 10)
+  o.tag_rate = 0.3  # tagged: share of a row's tagged units masked whole (BiTimeBERT: 0.3)
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.causal_fraction = 0.0625  # gpt_bert: share of rows trained causally (GPT-BERT: 1 in 16)
@@ -80,6 +83,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   d.min_doc_words = 0  # documents with fewer words are skipped (Wikipedia stubs: use 20)
   d.packing = 'fill'  # fill (documents flow across rows) | greedy (seqio) | pad (one chunk/row)
   d.prepared_dir = ''  # prepared: output directory of tools/prepare_corpus.py
+  # time | entities: a rule-based tagger in the input pipeline marks units (temporal
+  # expressions, named entities) that objective.masking=tagged masks first (data/taggers.py)
+  d.tagger = ''
   d.seq_len = 128  # tokens per packed row
   # SentencePiece .model | WordPiece vocab.txt | tokenizer directory | byte | empty: train a
   # SentencePiece model on the corpus, cached in the workdir

@@ -167,7 +167,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   # Phase: compile (ahead of time, so the loop never compiles).
   batch_sh = sharding.batch_sharding(mesh)
   batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
-                                          sharding=batch_sh) for k in pipeline.RENAME.values()}
+                                          sharding=batch_sh) for k in pipeline.batch_keys(source)}
   step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                               schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches)
   t0 = time.time()

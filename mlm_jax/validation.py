@@ -7,6 +7,7 @@ import jax
 from mlm_jax import config_lib, models, objectives, optim, sharding
 from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
+from mlm_jax.data import taggers as data_taggers
 
 
 
@@ -22,6 +23,12 @@ def validate(config, num_devices: int) -> None:
   data_checks.validate(config.data, config.model.max_positions, config.model.vocab_size,
                        config.init_from.hf_dir)
   optim.validate(config.train)
+  tagger, scheme = config.data.tagger, config.objective.masking
+  require(not tagger or tagger in data_taggers.NAMES,
+          f'data.tagger={tagger!r} must be one of {list(data_taggers.NAMES)} (or empty)')
+  require(bool(tagger) == (scheme == 'tagged'),
+          f'objective.masking={scheme!r} with data.tagger={tagger!r}: tagged masking and a '
+          'tagger go together (the tagger marks the units tagged masking takes first)')
   e, t = config.eval, config.train
   require(e.steps > 0 or jax.process_count() == 1,
            'eval.steps must be positive in a multi-process run (hosts run equal eval steps)')

@@ -3,6 +3,7 @@ shard, and an iterator whose position saves and restores exactly."""
 import dataclasses
 import glob
 import os
+from typing import Any
 
 import numpy as np
 import seqio
@@ -10,7 +11,8 @@ import tensorflow as tf
 
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data.checks import parse_mixture, split_patterns
-from mlm_jax.data import builtin_corpus, prepared, tasks, vocab, vocab_builder, workdir_vocab
+from mlm_jax.data import (builtin_corpus, prepared, taggers, tasks, vocab, vocab_builder,
+                          workdir_vocab)
 from mlm_jax.tokens import SpecialTokens
 
 RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
@@ -24,6 +26,7 @@ class DataSource:
   word_start: np.ndarray  # (vocab,) bool, for whole-word masking
   vocab_path: str
   vocab: vocab.Vocab  # what was loaded: train.run copies it into the workdir
+  tagger: Any = None  # data.tagger's taggers.Tagger: batches gain 'unit_tags'
 
 
 def cap_tf_threads(threads: int) -> None:
@@ -178,7 +181,23 @@ def build_source(data_cfg, workdir: str, hf_dir: str = '', check_vocab=None) -> 
   if check_vocab:
     check_vocab(voc)
   task = build_task(data_cfg, workdir, voc)
-  return DataSource(task, voc.tokens, voc.word_start, voc.path, voc)
+  tagger = taggers.build(data_cfg.tagger, voc) if data_cfg.tagger else None
+  return DataSource(task, voc.tokens, voc.word_start, voc.path, voc, tagger)
+
+
+def batch_keys(source: DataSource) -> tuple[str, ...]:
+  """The (B, L) int32 features of every batch make_dataset yields for SOURCE."""
+  return tuple(RENAME.values()) + (('unit_tags',) if source.tagger else ())
+
+
+def _add_tags(ds: tf.data.Dataset, tagger) -> tf.data.Dataset:
+  """The tagger on each batch, on the host (tf.py_function: deterministic, checkpointable)."""
+  def tag(batch):
+    tags = tf.py_function(lambda i, s: tagger.tag(i.numpy(), s.numpy()),
+                          [batch['input_ids'], batch['segment_ids']], tf.int32)
+    tags.set_shape(batch['input_ids'].shape)
+    return {**batch, 'unit_tags': tags}
+  return ds.map(tag)
 
 
 def _rows(source: DataSource, seq_len: int, **kwargs) -> tf.data.Dataset:
@@ -208,6 +227,8 @@ def make_dataset(source: DataSource, split: str, seq_len: int, host_batch: int, 
     ds = ds.padded_batch(host_batch, padded_shapes={k: [seq_len] for k in RENAME.values()})
     ds = ds.map(lambda b: {k: tf.pad(v, [[0, host_batch - tf.shape(v)[0]], [0, 0]])
                            for k, v in b.items()})
+  if source.tagger:
+    ds = _add_tags(ds, source.tagger)
   options = tf.data.Options()
   options.deterministic = True
   options.threading.private_threadpool_size = max(tf_threads, 1)

@@ -76,7 +76,8 @@ def replaced_token_detection(model, params, batch, rng, train, tokens, spec, wor
   """ELECTRA's course. Returns (gen_loss, disc_loss, metrics, intermediates)."""
   mask_rng, gen_rng, sample_rng, disc_rng = jax.random.split(rng, 4)
   ids_BL, seg_BL = batch['input_ids'], batch['segment_ids']
-  m = masking.mask_batch(mask_rng, ids_BL, seg_BL, tokens, spec, word_start_V)
+  m = masking.mask_batch(mask_rng, ids_BL, seg_BL, tokens, spec, word_start_V,
+                           batch.get('unit_tags'))
   gen_BPV = generator_logits(model, params, m['input_ids'], batch, m['masked_positions'], train,
                              gen_rng)
   gen_loss, metrics = mlm.mlm_metrics(gen_BPV, m['masked_ids'], m['masked_weights'])

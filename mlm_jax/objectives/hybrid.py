@@ -42,7 +42,8 @@ def make_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., 
     B, L = ids_BL.shape
     n_causal = causal_rows(B, fraction)
     causal_B = jnp.arange(B) < n_causal
-    m = masking.mask_batch(mask_rng, ids_BL, seg_BL, tokens, spec, word_start_V)
+    m = masking.mask_batch(mask_rng, ids_BL, seg_BL, tokens, spec, word_start_V,
+                           batch.get('unit_tags'))
     chosen_BL = jnp.zeros((B, L), bool).at[jnp.arange(B)[:, None], m['masked_positions']].max(
         m['masked_weights'] > 0)
     inputs_BL = jnp.where(causal_B[:, None], ids_BL, m['input_ids'])

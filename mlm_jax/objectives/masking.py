@@ -17,7 +17,8 @@ from mlm_jax.objectives import span_masking
 from mlm_jax.tokens import SpecialTokens
 
 
-SCHEMES = ('tokens', 'spans')  # objective.masking: BERT's random tokens (or whole words) | SpanBERT
+# objective.masking: BERT's random tokens (or whole words) | SpanBERT | data.tagger's units first
+SCHEMES = ('tokens', 'spans', 'tagged')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,7 @@ class MaskingSpec:
   scheme: str = 'tokens'  # one of SCHEMES
   span_p: float = 0.2  # spans: geometric parameter of the span length in words
   span_max_words: int = 10  # spans: lengths clipped (and renormalised) at this many words
+  tag_rate: float = 0.3  # tagged: share of a row's tagged units chosen (whole) first
 
 
 def uses_word_starts(objective_cfg) -> bool:
@@ -72,10 +74,13 @@ def row_budget(candidates_BL, rate, max_predictions) -> jax.Array:
   return jnp.minimum(max_predictions, jnp.maximum(1, jnp.round(n_cand_B * rate))).astype(jnp.int32)
 
 
-def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whole_words=True):
-  """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens."""
+def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whole_words=True,
+                     budget_B=None):
+  """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens
+  (round(rate x candidates) unless BUDGET_B is given)."""
   B, L = candidates_BL.shape
-  budget_B = row_budget(candidates_BL, rate, max_predictions)
+  if budget_B is None:
+    budget_B = row_budget(candidates_BL, rate, max_predictions)
   # Candidate tokens per word; words without candidates get an infinite score.
   word_len_BW = jax.vmap(lambda w, c: jnp.zeros(L, jnp.int32).at[w].add(c))(
       word_id_BL, candidates_BL.astype(jnp.int32))
@@ -90,9 +95,36 @@ def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whol
   return jnp.take_along_axis(taken_BW, word_id_BL, axis=1) & candidates_BL
 
 
+def choose_tagged(rng, candidates_BL, tags_BL, word_id_BL, rate, tag_rate, max_predictions,
+                  whole_words=True):
+  """Tagged units first: ceil(tag_rate x units) of the row's tagged units (ids 1, 2, ... in
+  TAGS_BL), in random order, each taken whole while it fits the row's budget; the rest of the
+  budget goes to untagged tokens (or words). Tagged units not taken are not masked at all
+  (BiTimeBERT's time-aware MLM)."""
+  B, L = candidates_BL.shape
+  tag_rng, rest_rng = jax.random.split(rng)
+  budget_B = row_budget(candidates_BL, rate, max_predictions)
+  tags_BL = jnp.clip(tags_BL, 0, L)
+  tagged_BL = candidates_BL & (tags_BL > 0)
+  unit_len_BU = jax.vmap(lambda t, c: jnp.zeros(L + 1, jnp.int32).at[t].add(c))(
+      tags_BL, tagged_BL.astype(jnp.int32)).at[:, 0].set(0)
+  wanted_B = jnp.ceil(tag_rate * (unit_len_BU > 0).sum(axis=1))
+  score_BU = jnp.where(unit_len_BU > 0, jax.random.uniform(tag_rng, unit_len_BU.shape), jnp.inf)
+  order_BU = jnp.argsort(score_BU, axis=1)
+  len_sorted_BU = jnp.take_along_axis(unit_len_BU, order_BU, axis=1)
+  len_sorted_BU = jnp.where(jnp.arange(L + 1) < wanted_B[:, None], len_sorted_BU, 0)
+  taken_sorted_BU = _greedy_fit(len_sorted_BU, budget_B)
+  taken_BU = jax.vmap(lambda o, t: jnp.zeros(L + 1, bool).at[o].set(t))(order_BU, taken_sorted_BU)
+  chosen_BL = jnp.take_along_axis(taken_BU, tags_BL, axis=1) & tagged_BL
+  rest_BL = choose_positions(rest_rng, candidates_BL & (tags_BL == 0), word_id_BL, rate,
+                             max_predictions, whole_words, budget_B - chosen_BL.sum(axis=1))
+  return chosen_BL | rest_BL
+
+
 def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: MaskingSpec,
-               word_start_V=None):
-  """Returns masked inputs, prediction positions, original ids and weights.
+               word_start_V=None, unit_tags_BL=None):
+  """Returns masked inputs, prediction positions, original ids and weights. UNIT_TAGS_BL:
+  the batch's 'unit_tags' (scheme 'tagged').
 
   input_ids (B, L) -> dict(input_ids (B, L) corrupted, masked_positions (B, P),
   masked_ids (B, P) targets, masked_weights (B, P) float32 1/0).
@@ -112,6 +144,11 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
         choose_rng, candidates_BL, wid_BL, segment_ids_BL, row_budget(candidates_BL, spec.rate, P),
         P, spec.span_p, spec.span_max_words)
     u_BL = jnp.take_along_axis(u_BL, jnp.maximum(span_BL, 0), axis=1)  # one draw per span
+  elif spec.scheme == 'tagged':
+    if unit_tags_BL is None:
+      raise ValueError("objective.masking='tagged' needs batches with 'unit_tags' (data.tagger)")
+    chosen_BL = choose_tagged(choose_rng, candidates_BL, unit_tags_BL, wid_BL, spec.rate,
+                              spec.tag_rate, P, whole_words=word_start_V is not None)
   else:
     chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P,
                                  whole_words=word_start_V is not None)

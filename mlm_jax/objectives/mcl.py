@@ -147,7 +147,8 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
 
     if 'std' in courses:
       k_mask, k_swap, k_disc = jax.random.split(r['std'], 3)
-      m = masking.mask_batch(k_mask, ids_BL, seg_BL, tokens, spec, word_start_V)
+      m = masking.mask_batch(k_mask, ids_BL, seg_BL, tokens, spec, word_start_V,
+                           batch.get('unit_tags'))
       swapped_BL = swap_tokens(k_swap, ids_BL, m['masked_positions'], m['masked_weights'])
       disc_BL = electra.discriminator_logits(model, params, swapped_BL, seg_BL, pos_BL, train,
                                              k_disc)
@@ -158,7 +159,8 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
 
     if 'itd' in courses:
       k_mask, k_gen, k_sample, k_disc = jax.random.split(r['itd'], 4)
-      m = masking.mask_batch(k_mask, ids_BL, seg_BL, tokens, spec, word_start_V)
+      m = masking.mask_batch(k_mask, ids_BL, seg_BL, tokens, spec, word_start_V,
+                           batch.get('unit_tags'))
       ins = insert_masks(ids_BL, seg_BL, pos_BL, m['masked_positions'], m['masked_weights'],
                          tokens.mask, tokens.pad)
       gen_BPV = electra.generator_logits(model, params, ins['input_ids'], ins,

@@ -12,7 +12,8 @@ from mlm_jax.objectives.objective import MASKED_LM, LossOutput, Objective
 def masking_spec(objective_cfg) -> masking.MaskingSpec:
   o = objective_cfg
   return masking.MaskingSpec(o.mask_rate, o.max_predictions, o.mask_token_fraction,
-                             o.random_token_fraction, o.masking, o.span_p, o.span_max_words)
+                             o.random_token_fraction, o.masking, o.span_p, o.span_max_words,
+                             o.tag_rate)
 
 
 def mlm_metrics(logits_BPV, targets_BP, weights_BP) -> tuple[jax.Array, dict]:
@@ -39,7 +40,7 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
   def loss_fn(params, batch, rng, train: bool = True) -> LossOutput:
     mask_rng, dropout_rng = jax.random.split(rng)
     m = masking.mask_batch(mask_rng, batch['input_ids'], batch['segment_ids'], tokens, spec,
-                           word_start_V)
+                           word_start_V, batch.get('unit_tags'))
     _, logits_BPV = model.apply({'params': params}, m['input_ids'], batch['segment_ids'],
                                 batch['positions'], m['masked_positions'], deterministic=not train,
                                 rngs={'dropout': dropout_rng})
