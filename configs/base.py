@@ -64,6 +64,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.causal_fraction = 0.0625  # gpt_bert: share of rows trained causally (GPT-BERT: 1 in 16)
+  o.se_threshold = 0.1  # self_evolution: a token is hard when its own-id loss exceeds this (nats)
+  o.se_smoothing = 0.1  # self_evolution: target = (1 - a) one-hot + a x the model's own prediction
   o.ngram_lexicon = ''  # ernie_gram: .npz from tools/build_ngram_lexicon.py (T-test n-grams)
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
 

@@ -25,7 +25,7 @@ CASES = {  # objective -> extra settings
     'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
     'gpt_bert': {}, 'ernie_gram': {}, 'mlm:mlm_decoder': {'model.mlm_decoder_layers': 2},
-    'position_prediction': {'model.position_scheme': 'none'},
+    'position_prediction': {'model.position_scheme': 'none'}, 'self_evolution': {},
 }
 
 

@@ -3,7 +3,7 @@
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import (causal, electra, ernie_gram, hybrid, masking, mcl, mlm,
-                                position_prediction, substitution)
+                                position_prediction, self_evolution, substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -19,6 +19,7 @@ OBJECTIVES: dict[str, Objective] = {
     'gpt_bert': hybrid.OBJECTIVE,
     'ernie_gram': ernie_gram.OBJECTIVE,
     'position_prediction': position_prediction.OBJECTIVE,
+    'self_evolution': self_evolution.OBJECTIVE,
 }
 
 

@@ -68,8 +68,7 @@ def make_meap_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[
 def mask_inputs(rng, input_ids_BL, segment_ids_BL, tokens, rate: float) -> jax.Array:
   """MEAP's corruption: round(rate x candidates) real, non-special tokens per row -> [MASK]."""
   B, L = input_ids_BL.shape
-  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
-  candidates_BL = (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+  candidates_BL = masking.candidates(input_ids_BL, segment_ids_BL, tokens)
   chosen_BL = masking.choose_positions(rng, candidates_BL, jnp.broadcast_to(jnp.arange(L), (B, L)),
                                        rate, L, whole_words=False)
   return jnp.where(chosen_BL, tokens.mask, input_ids_BL).astype(input_ids_BL.dtype)

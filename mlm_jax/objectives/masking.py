@@ -48,6 +48,12 @@ def word_ids(input_ids_BL, segment_ids_BL, word_start_V) -> jax.Array:
   return jnp.cumsum(starts | new_segment, axis=1) - 1
 
 
+def candidates(input_ids_BL, segment_ids_BL, tokens: SpecialTokens) -> jax.Array:
+  """(B, L) True for real (non-pad), non-special tokens: the only ones ever chosen."""
+  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
+  return (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+
+
 def prediction_slots(rate: float, seq_len: int) -> int:
   """Slots a full row needs: its budget round(rate x candidates) with every token but [CLS] and
   [SEP] a candidate (numpy's round, as the device's)."""
@@ -132,8 +138,7 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
   B, L = input_ids_BL.shape
   P = spec.max_predictions or prediction_slots(spec.rate, L)  # 0: derived from the row length
   choose_rng, mix_rng, random_rng = jax.random.split(rng, 3)
-  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
-  candidates_BL = (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+  candidates_BL = candidates(input_ids_BL, segment_ids_BL, tokens)
   if word_start_V is None:  # every token is its own word
     wid_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
   else:
@@ -153,6 +158,14 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
     chosen_BL = choose_positions(choose_rng, candidates_BL, wid_BL, spec.rate, P,
                                  whole_words=word_start_V is not None)
 
+  return corrupt(random_rng, input_ids_BL, chosen_BL, u_BL, tokens, spec, P)
+
+
+def corrupt(rng, input_ids_BL, chosen_BL, u_BL, tokens: SpecialTokens, spec: MaskingSpec, P: int):
+  """The chosen tokens' prediction slots and corrupted inputs: a chosen token becomes [MASK]
+  when its draw u < mask_token_fraction, a random normal token below mask + random fraction,
+  else stays (see mask_batch for the returned dict)."""
+  L = input_ids_BL.shape[1]
   # Positions of chosen tokens first (in order), padded with 0 and weighted away.
   key_BL = jnp.where(chosen_BL, jnp.arange(L), L + jnp.arange(L))
   positions_BP = jnp.argsort(key_BL, axis=1)[:, :P].astype(jnp.int32)
@@ -164,7 +177,7 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
   to_random = chosen_BL & ~to_mask & (u_BL < spec.mask_token_fraction + spec.random_token_fraction)
   normal_ids = np.array([i for i in range(tokens.vocab_size) if i not in set(tokens.special)],
                         np.int32)
-  random_BL = jnp.asarray(normal_ids)[jax.random.randint(random_rng, (B, L), 0, len(normal_ids))]
+  random_BL = jnp.asarray(normal_ids)[jax.random.randint(rng, chosen_BL.shape, 0, len(normal_ids))]
   corrupted_BL = jnp.where(to_mask, tokens.mask, jnp.where(to_random, random_BL, input_ids_BL))
   return dict(input_ids=corrupted_BL.astype(input_ids_BL.dtype), masked_positions=positions_BP,
               masked_ids=targets_BP, masked_weights=weights_BP.astype(jnp.float32))

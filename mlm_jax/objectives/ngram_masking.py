@@ -89,8 +89,7 @@ def mask_ngrams(rng, input_ids_BL, segment_ids_BL, positions_BL, tokens, lex: di
                 slots: int, model_vocab: int, word_start_V=None) -> dict:
   """The compacted main stream, the query stream and both targets (see the module doc)."""
   B, L = input_ids_BL.shape
-  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
-  candidates_BL = (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+  candidates_BL = masking.candidates(input_ids_BL, segment_ids_BL, tokens)
   word_start_BL = (jnp.ones_like(candidates_BL) if word_start_V is None
                    else jnp.asarray(word_start_V)[input_ids_BL])
   match_len_BL, match_idx_BL = lexicon_matches(input_ids_BL, segment_ids_BL, candidates_BL,

@@ -43,8 +43,7 @@ def make_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., 
     context_BL = context_keys(key_rng, seg_BL, rate)
     _, logits_BLP = model.apply({'params': params}, ids_BL, seg_BL, pos_BL, context_BL,
                                 deterministic=not train, rngs={'dropout': dropout_rng})
-    special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
-    weights_BL = ((seg_BL != 0) & ~special_V[ids_BL]).astype(jnp.float32)
+    weights_BL = masking.candidates(ids_BL, seg_BL, tokens).astype(jnp.float32)
     loss, m = mlm.mlm_metrics(logits_BLP, pos_BL, weights_BL)
     near = ((jnp.abs(logits_BLP.argmax(-1) - pos_BL) <= 2) * weights_BL).sum()
     metrics = {'position_loss': m['mlm_loss'], 'position_accuracy': m['mlm_accuracy'],

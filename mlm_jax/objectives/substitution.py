@@ -34,10 +34,7 @@ def normal_ids(tokens: masking.SpecialTokens) -> np.ndarray:
   return np.array([i for i in range(tokens.vocab_size) if i not in special], np.int32)
 
 
-def candidates(input_ids_BL, segment_ids_BL, tokens: masking.SpecialTokens):
-  """Real (non-pad), non-special tokens: the only ones ever substituted."""
-  special_V = jnp.zeros(tokens.vocab_size, bool).at[jnp.array(tokens.special)].set(True)
-  return (segment_ids_BL != 0) & ~special_V[input_ids_BL]
+candidates = masking.candidates  # real, non-special tokens: the only ones ever substituted
 
 
 def choose(rng, input_ids_BL, segment_ids_BL, tokens, rate, word_start_V=None):
