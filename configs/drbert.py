@@ -4,7 +4,7 @@ dropped for fine-tuning and export (mlm_jax/models/mlm_decoder.py says which det
 
   python -m mlm_jax.main --config=configs/drbert.py:size=mini --workdir=/tmp/drbert \
       --config.data.train_files='/data/enwiki/*/wiki_*' \
-      --config.data.vocab_path=/data/wordpiece/vocab.txt
+      --config.data.vocab_path=/tmp/wiki/wordpiece/vocab.txt
 Data, loop and sizes are configs/wiki.py's.
 """
 import os

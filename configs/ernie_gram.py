@@ -4,12 +4,12 @@ fine (token) prediction, on a BERT encoder (fine-tuning and export keep only BER
   # 1. the lexicon, with the run's vocabulary (T-test n-grams of 2..3 tokens)
   python tools/build_ngram_lexicon.py --config=configs/wiki.py --workdir=/tmp/scratch \
       --config.data.train_files='/data/enwiki/*/wiki_*' \
-      --config.data.vocab_path=/data/wordpiece/vocab.txt --out=/data/lexicon.npz
+      --config.data.vocab_path=/tmp/wiki/wordpiece/vocab.txt --out=/tmp/wiki/lexicon.npz
   # 2. train
   python -m mlm_jax.main --config=configs/ernie_gram.py:size=mini --workdir=/tmp/ernie_gram \
       --config.data.train_files='/data/enwiki/*/wiki_*' \
-      --config.data.vocab_path=/data/wordpiece/vocab.txt \
-      --config.objective.ngram_lexicon=/data/lexicon.npz
+      --config.data.vocab_path=/tmp/wiki/wordpiece/vocab.txt \
+      --config.objective.ngram_lexicon=/tmp/wiki/lexicon.npz
 Data, loop and sizes are configs/wiki.py's.
 """
 import os

@@ -4,7 +4,7 @@ position. Fine-tune with finetune.add_position_embeddings=true (MP3 adds them ba
 
   python -m mlm_jax.main --config=configs/position.py:size=mini --workdir=/tmp/position \
       --config.data.train_files='/data/enwiki/*/wiki_*' \
-      --config.data.vocab_path=/data/wordpiece/vocab.txt
+      --config.data.vocab_path=/tmp/wiki/wordpiece/vocab.txt
 Data, loop and sizes are configs/wiki.py's.
 """
 import os

@@ -3,7 +3,7 @@ the model itself finds hard and trains on rectified smooth labels
 (mlm_jax/objectives/self_evolution.py). Continue a finished MLM run:
 
   python -m mlm_jax.main --config=configs/self_evolution.py --workdir=/tmp/se \
-      --config.init_from.workdir=/tmp/wiki --config.data.train_files='/data/enwiki/*/wiki_*'
+      --config.init_from.workdir=PRE --config.data.train_files='/data/enwiki/*/wiki_*'
 The architecture and vocabulary come from init_from.workdir; data and loop are configs/wiki.py's
 at the authors' small learning rate.
 """

@@ -78,6 +78,20 @@ def wordpiece_vocab(tmp_path_factory):
   return os.path.join(out, 'vocab.txt')
 
 
+@pytest.fixture(scope='module')
+def ngram_lexicon_file(wordpiece_vocab, tmp_path_factory):
+  """What configs/ernie_gram.py's step 1 (tools/build_ngram_lexicon.py) would build, small."""
+  from mlm_jax import ngrams  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import ngram_lexicon, vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  v = vocab_lib.load(wordpiece_vocab)
+  docs = [v.seqio_vocab.encode(t) for t in ('the city of new york', 'in the city of london') * 5]
+  lex = ngram_lexicon.build(docs, v.word_start, v.tokens.special, v.tokens.vocab_size, 'doc',
+                            3, 20, 2)
+  path = str(tmp_path_factory.mktemp('lexicon') / 'lexicon.npz')
+  ngrams.save(lex, path)
+  return path
+
+
 def _localise(command: str, workdir: str, replacements: dict[str, str]) -> list[str]:
   """The command's arguments with placeholders swapped in one pass (longest first), so a
   replacement is never replaced again."""
@@ -100,7 +114,7 @@ def test_commands_were_found():
                          ids=[f'{w}:{c.split()[3][9:]}' for w, c, _ in COMMANDS])
 def test_documented_command_runs_as_written(where, command, expected, tmp_path, capsys,
                                             shared_vocab, minilm_dir, wordpiece_vocab,
-                                            pretrained_workdir):
+                                            pretrained_workdir, ngram_lexicon_file):
   del where
   wiki = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_wikitasks', 'wiki_0*.gz')
   squad = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
@@ -111,6 +125,7 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       'corpus/*.txt': shared_vocab['train'], 'corpus/valid.txt': shared_vocab['validation'],
       '/data/enwiki/*/wiki_*': wiki, '/tmp/wiki/wordpiece/vocab.txt': wordpiece_vocab,
       '/tmp/wiki/wp/vocab.txt': wordpiece_vocab, '/tmp/pay/wordpiece/vocab.txt': wordpiece_vocab,
+      '/tmp/wiki/lexicon.npz': ngram_lexicon_file, 'LEX.npz': ngram_lexicon_file,
       # fine-tuning: a pre-training workdir, the shared GLUE and SQuAD files
       '--config.init_from.workdir=PRE': f'--config.init_from.workdir={pretrained_workdir}',
       '--config.init_from.workdir=PRETRAIN_DIR': f'--config.init_from.workdir={pretrained_workdir}',
