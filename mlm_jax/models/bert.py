@@ -8,6 +8,16 @@ from flax import linen as nn
 from mlm_jax.models import encoder, family, layers, mlm_decoder
 
 
+def head_transform(c, h_BPD):
+  """BERT's prediction-head transform: Dense 'transform' + GELU + norm 'norm', created in the
+  calling compact module (every pre-training head starts with it)."""
+  h_BPD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
+                   kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
+                   bias_init=layers.zeros(('embed',)))(h_BPD)
+  h_BPD = nn.gelu(h_BPD, approximate=False)
+  return layers.norm(c, 'norm')(h_BPD).astype(jnp.dtype(c.dtype))
+
+
 class MlmHead(nn.Module):
   """Dense + GELU + LayerNorm, then the decoder tied to the token embedding, plus a bias."""
   cfg: Any
@@ -15,11 +25,7 @@ class MlmHead(nn.Module):
   @nn.compact
   def __call__(self, h_BPD, embeddings: encoder.Embeddings):
     c = self.cfg
-    h_BPD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
-                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
-                     bias_init=layers.zeros(('embed',)))(h_BPD)
-    h_BPD = nn.gelu(h_BPD, approximate=False)
-    h_BPD = layers.norm(c, 'norm')(h_BPD).astype(jnp.dtype(c.dtype))
+    h_BPD = head_transform(c, h_BPD)
     logits_BPV = embeddings.attend(h_BPD)
     bias_V = self.param('bias', layers.zeros(('vocab',)), (c.vocab_size,))
     return logits_BPV.astype(jnp.float32) + bias_V

@@ -43,11 +43,7 @@ class NgramHead(nn.Module):
   @nn.compact
   def __call__(self, h_BCD, embeddings: encoder.Embeddings):
     c = self.cfg
-    h_BCD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
-                     kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
-                     bias_init=layers.zeros(('embed',)))(h_BCD)
-    h_BCD = nn.gelu(h_BCD, approximate=False)
-    h_BCD = layers.norm(c, 'norm')(h_BCD).astype(jnp.dtype(c.dtype))
+    h_BCD = bert.head_transform(c, h_BCD)
     table_KD = self.param('ngram_embeddings', nn.with_logical_partitioning(
         nn.initializers.truncated_normal(c.initializer_range), ('vocab', 'embed')),
         (c.ngram_vocab_size, c.hidden_size))

@@ -23,13 +23,10 @@ class PositionHead(nn.Module):
   @nn.compact
   def __call__(self, h_BLD):
     c = self.cfg
-    dense = lambda n, name, axes: nn.Dense(  # noqa: E731
-        n, dtype=jnp.dtype(c.dtype), name=name,
-        kernel_init=layers.dense_init(c.initializer_range, axes), bias_init=layers.zeros(axes[1:]))
-    h_BLD = nn.gelu(dense(c.hidden_size, 'transform', ('embed', 'act_embed'))(h_BLD),
-                    approximate=False)
-    h_BLD = layers.norm(c, 'norm')(h_BLD).astype(jnp.dtype(c.dtype))
-    return dense(c.max_positions, 'out', ('embed', None))(h_BLD).astype(jnp.float32)
+    h_BLD = bert.head_transform(c, h_BLD)
+    return nn.Dense(c.max_positions, dtype=jnp.dtype(c.dtype), name='out',
+                    kernel_init=layers.dense_init(c.initializer_range, ('embed', None)),
+                    bias_init=layers.zeros((None,)))(h_BLD).astype(jnp.float32)
 
 
 class PositionPredictor(nn.Module):

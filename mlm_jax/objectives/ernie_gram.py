@@ -13,6 +13,8 @@ ngram_loss/ngram_accuracy (coarse, per masked unit).
 """
 from typing import Any, Callable
 
+import jax
+
 from mlm_jax import ngrams
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import masking, mlm, ngram_masking
@@ -40,7 +42,6 @@ def make_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., 
   device_lex = ngram_masking.device_lexicon(lex)
 
   def loss_fn(params, batch, rng, train: bool = True) -> LossOutput:
-    import jax  # pylint: disable=g-import-not-at-top
     mask_rng, dropout_rng = jax.random.split(rng)
     ids_BL = batch['input_ids']
     m = ngram_masking.mask_ngrams(mask_rng, ids_BL, batch['segment_ids'], batch['positions'],

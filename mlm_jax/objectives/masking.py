@@ -80,25 +80,38 @@ def row_budget(candidates_BL, rate, max_predictions) -> jax.Array:
   return jnp.minimum(max_predictions, jnp.maximum(1, jnp.round(n_cand_B * rate))).astype(jnp.int32)
 
 
+def take_units(rng, unit_id_BL, member_BL, budget_B, whole_units=True, max_units_B=None,
+               num_ids=None):
+  """Token indicator (B, L) of whole units taken in random order while they fit BUDGET_B.
+
+  A unit is the member tokens sharing an id of UNIT_ID_BL (ids < num_ids, default L); units
+  without members are never taken. whole_units: a unit that does not fit is skipped and later
+  ones are still tried (BERT); else units are one token each and the first budget are taken.
+  max_units_B caps how many units a row may take, counted in the random order."""
+  B, L = member_BL.shape
+  U = num_ids or L
+  len_BU = jax.vmap(lambda w, c: jnp.zeros(U, jnp.int32).at[w].add(c))(
+      unit_id_BL, member_BL.astype(jnp.int32))
+  score_BU = jnp.where(len_BU > 0, jax.random.uniform(rng, (B, U)), jnp.inf)
+  order_BU = jnp.argsort(score_BU, axis=1)
+  len_sorted_BU = jnp.take_along_axis(len_BU, order_BU, axis=1)
+  if max_units_B is not None:
+    len_sorted_BU = jnp.where(jnp.arange(U) < max_units_B[:, None], len_sorted_BU, 0)
+  if whole_units:  # a long unit that does not fit is skipped, shorter ones after it still fit
+    taken_sorted_BU = _greedy_fit(len_sorted_BU, budget_B)
+  else:  # every unit one token: the first `budget` units in the order, a prefix
+    taken_sorted_BU = (jnp.cumsum(len_sorted_BU, axis=1) <= budget_B[:, None]) & (len_sorted_BU > 0)
+  taken_BU = jax.vmap(lambda o, t: jnp.zeros(U, bool).at[o].set(t))(order_BU, taken_sorted_BU)
+  return jnp.take_along_axis(taken_BU, unit_id_BL, axis=1) & member_BL
+
+
 def choose_positions(rng, candidates_BL, word_id_BL, rate, max_predictions, whole_words=True,
                      budget_B=None):
   """Chosen-token indicator (B, L): random whole words, at most the row's budget of tokens
   (round(rate x candidates) unless BUDGET_B is given)."""
-  B, L = candidates_BL.shape
   if budget_B is None:
     budget_B = row_budget(candidates_BL, rate, max_predictions)
-  # Candidate tokens per word; words without candidates get an infinite score.
-  word_len_BW = jax.vmap(lambda w, c: jnp.zeros(L, jnp.int32).at[w].add(c))(
-      word_id_BL, candidates_BL.astype(jnp.int32))
-  score_BW = jnp.where(word_len_BW > 0, jax.random.uniform(rng, (B, L)), jnp.inf)
-  order_BW = jnp.argsort(score_BW, axis=1)
-  len_sorted_BW = jnp.take_along_axis(word_len_BW, order_BW, axis=1)
-  if whole_words:  # a long word that does not fit is skipped, shorter ones after it still fit
-    taken_sorted_BW = _greedy_fit(len_sorted_BW, budget_B)
-  else:  # every word one token: the first `budget` words in the order, a prefix
-    taken_sorted_BW = (jnp.cumsum(len_sorted_BW, axis=1) <= budget_B[:, None]) & (len_sorted_BW > 0)
-  taken_BW = jax.vmap(lambda o, t: jnp.zeros(L, bool).at[o].set(t))(order_BW, taken_sorted_BW)
-  return jnp.take_along_axis(taken_BW, word_id_BL, axis=1) & candidates_BL
+  return take_units(rng, word_id_BL, candidates_BL, budget_B, whole_words)
 
 
 def choose_tagged(rng, candidates_BL, tags_BL, word_id_BL, rate, tag_rate, max_predictions,
@@ -107,21 +120,14 @@ def choose_tagged(rng, candidates_BL, tags_BL, word_id_BL, rate, tag_rate, max_p
   TAGS_BL), in random order, each taken whole while it fits the row's budget; the rest of the
   budget goes to untagged tokens (or words). Tagged units not taken are not masked at all
   (BiTimeBERT's time-aware MLM)."""
-  B, L = candidates_BL.shape
+  L = candidates_BL.shape[1]
   tag_rng, rest_rng = jax.random.split(rng)
   budget_B = row_budget(candidates_BL, rate, max_predictions)
   tags_BL = jnp.clip(tags_BL, 0, L)
   tagged_BL = candidates_BL & (tags_BL > 0)
-  unit_len_BU = jax.vmap(lambda t, c: jnp.zeros(L + 1, jnp.int32).at[t].add(c))(
-      tags_BL, tagged_BL.astype(jnp.int32)).at[:, 0].set(0)
-  wanted_B = jnp.ceil(tag_rate * (unit_len_BU > 0).sum(axis=1))
-  score_BU = jnp.where(unit_len_BU > 0, jax.random.uniform(tag_rng, unit_len_BU.shape), jnp.inf)
-  order_BU = jnp.argsort(score_BU, axis=1)
-  len_sorted_BU = jnp.take_along_axis(unit_len_BU, order_BU, axis=1)
-  len_sorted_BU = jnp.where(jnp.arange(L + 1) < wanted_B[:, None], len_sorted_BU, 0)
-  taken_sorted_BU = _greedy_fit(len_sorted_BU, budget_B)
-  taken_BU = jax.vmap(lambda o, t: jnp.zeros(L + 1, bool).at[o].set(t))(order_BU, taken_sorted_BU)
-  chosen_BL = jnp.take_along_axis(taken_BU, tags_BL, axis=1) & tagged_BL
+  units_B = jax.vmap(lambda t, m: jnp.zeros(L + 1, bool).at[t].max(m))(tags_BL, tagged_BL).sum(1)
+  chosen_BL = take_units(tag_rng, tags_BL, tagged_BL, budget_B,
+                         max_units_B=jnp.ceil(tag_rate * units_B), num_ids=L + 1)
   rest_BL = choose_positions(rest_rng, candidates_BL & (tags_BL == 0), word_id_BL, rate,
                              max_predictions, whole_words, budget_B - chosen_BL.sum(axis=1))
   return chosen_BL | rest_BL
@@ -161,16 +167,21 @@ def mask_batch(rng, input_ids_BL, segment_ids_BL, tokens: SpecialTokens, spec: M
   return corrupt(random_rng, input_ids_BL, chosen_BL, u_BL, tokens, spec, P)
 
 
+def first_positions(flags_BL, P: int):
+  """(indices (B, P) int32 of the first P True entries per row, in order, padded with 0; their
+  flags (B, P), False on padding)."""
+  L = flags_BL.shape[1]
+  key_BL = jnp.where(flags_BL, jnp.arange(L), L + jnp.arange(L))
+  positions_BP = jnp.argsort(key_BL, axis=1)[:, :P].astype(jnp.int32)
+  weights_BP = jnp.take_along_axis(flags_BL, positions_BP, axis=1)
+  return jnp.where(weights_BP, positions_BP, 0), weights_BP
+
+
 def corrupt(rng, input_ids_BL, chosen_BL, u_BL, tokens: SpecialTokens, spec: MaskingSpec, P: int):
   """The chosen tokens' prediction slots and corrupted inputs: a chosen token becomes [MASK]
   when its draw u < mask_token_fraction, a random normal token below mask + random fraction,
   else stays (see mask_batch for the returned dict)."""
-  L = input_ids_BL.shape[1]
-  # Positions of chosen tokens first (in order), padded with 0 and weighted away.
-  key_BL = jnp.where(chosen_BL, jnp.arange(L), L + jnp.arange(L))
-  positions_BP = jnp.argsort(key_BL, axis=1)[:, :P].astype(jnp.int32)
-  weights_BP = jnp.take_along_axis(chosen_BL, positions_BP, axis=1)
-  positions_BP = jnp.where(weights_BP, positions_BP, 0)
+  positions_BP, weights_BP = first_positions(chosen_BL, P)
   targets_BP = jnp.take_along_axis(input_ids_BL, positions_BP, axis=1)
 
   to_mask = chosen_BL & (u_BL < spec.mask_token_fraction)

@@ -77,14 +77,6 @@ def segment_units(match_len_BL, match_idx_BL):
   return start_LB.T, len_LB.T, idx_LB.T
 
 
-def _first(flags_BL, P):
-  """Indices of the first P True entries per row (in order), padded with 0, and their flags."""
-  L = flags_BL.shape[1]
-  order_BP = jnp.argsort(jnp.where(flags_BL, jnp.arange(L), L + jnp.arange(L)), axis=1)[:, :P]
-  weights_BP = jnp.take_along_axis(flags_BL, order_BP, axis=1)
-  return jnp.where(weights_BP, order_BP, 0).astype(jnp.int32), weights_BP
-
-
 def mask_ngrams(rng, input_ids_BL, segment_ids_BL, positions_BL, tokens, lex: dict, rate: float,
                 slots: int, model_vocab: int, word_start_V=None) -> dict:
   """The compacted main stream, the query stream and both targets (see the module doc)."""
@@ -115,14 +107,14 @@ def mask_ngrams(rng, input_ids_BL, segment_ids_BL, positions_BL, tokens, lex: di
   main_pos_BL = jnp.where(kept_BL, take(new_pos_BL), 0)
 
   # Coarse targets: one per chosen unit, at its [MASK] in the compacted row.
-  unit_at_BP, coarse_w_BP = _first(masked_start_BL, slots)
+  unit_at_BP, coarse_w_BP = masking.first_positions(masked_start_BL, slots)
   gather = lambda x_BL, at_BP: jnp.take_along_axis(x_BL, at_BP, axis=1)  # noqa: E731
   lex_row_BP = gather(unit_lex_BL, unit_at_BP)
   coarse_ids_BP = jnp.where(lex_row_BP >= 0, model_vocab + lex_row_BP,
                             gather(input_ids_BL, unit_at_BP))
 
   # Fine targets: one query per chosen token, at its unit's [MASK] position.
-  token_at_BP, fine_w_BP = _first(chosen_BL, slots)
+  token_at_BP, fine_w_BP = masking.first_positions(chosen_BL, slots)
   unit_start_BL = jax.lax.cummax(jnp.where(start_BL, arange_L, 0), axis=1)
   start_of_BP = gather(unit_start_BL, token_at_BP)
   N = lex['ngrams'].shape[1]
