@@ -12,28 +12,43 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:va
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, vocabulary.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'host:port of process 0, for multi-process runs where JAX '
-    'cannot detect the cluster itself (TPU VMs and SLURM are detected).')
+    'cannot detect the cluster itself (see --distributed).')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes in the job.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process, 0..num_processes-1.')
 _DISTRIBUTED = flags.DEFINE_enum('distributed', 'auto', ['auto', 'on', 'off'],
-                                 'auto: initialise jax.distributed on TPU pods, SLURM, or when '
-                                 '--coordinator_address is given.')
+                                 'on: JAX detects the cluster (Cloud TPU VM pod slices, GKE, '
+                                 'SLURM, Open MPI) or takes the flags below; auto: only when '
+                                 '--coordinator_address, SLURM/MPI tasks or GKE TPU hosts say so.')
 _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Check the config, the workdir, the vocabulary and '
                              'one batch of data, then stop; the workdir is left as it was found.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _cluster_hint() -> bool:
+  """A multi-process launcher announced itself: SLURM with several tasks, Open MPI, or a GKE
+  TPU pod (several TPU_WORKER_HOSTNAMES). A Cloud TPU VM pod slice is found through its
+  metadata server, which is only asked with --distributed=on (launch/tpu_vm.sh passes it):
+  querying it elsewhere would stall start-up on every laptop and Colab."""
+  return (int(os.environ.get('SLURM_NTASKS', '1')) > 1 or 'OMPI_MCA_orte_hnp_uri' in os.environ
+          or ',' in os.environ.get('TPU_WORKER_HOSTNAMES', ''))
+
+
 def init_distributed() -> None:
-  """jax.distributed.initialize before any other JAX call, when this is a multi-process job."""
+  """jax.distributed.initialize before any other JAX call, when this is a multi-process job:
+  --coordinator_address/--num_processes/--process_id where given, JAX's cluster detection for
+  the rest. It also starts JAX's preemption service (mlm_jax/preemption.py)."""
   import jax  # pylint: disable=g-import-not-at-top
   explicit = _COORDINATOR.value is not None
-  detected = 'SLURM_NTASKS' in os.environ and int(os.environ['SLURM_NTASKS']) > 1 or \
-      'TPU_WORKER_HOSTNAMES' in os.environ and ',' in os.environ['TPU_WORKER_HOSTNAMES']
-  if _DISTRIBUTED.value == 'off' or (_DISTRIBUTED.value == 'auto' and not explicit and not detected):
+  if _DISTRIBUTED.value == 'off' or (_DISTRIBUTED.value == 'auto' and not explicit
+                                     and not _cluster_hint()):
     return
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU devices only
-  jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                             num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  try:
+    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  except ValueError as e:  # JAX found no cluster and no flags named one
+    _fail(f'--distributed={_DISTRIBUTED.value}: no cluster detected and no '
+          f'--coordinator_address given ({e})')
 
 
 def _fail(message: str) -> None:

@@ -1,12 +1,9 @@
 """The training loop, in labelled phases:
 mesh -> data -> abstract state -> sharded init -> restore -> compile -> loop (eval, checkpoint,
 metrics)."""
-import contextlib
 import functools
 import itertools
 import os
-import signal
-import threading
 import time
 
 import jax
@@ -17,7 +14,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import init_from, lineage, validation
+from mlm_jax import init_from, lineage, preemption, validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -200,7 +197,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
   loop_start, loop_start_step = time.time(), step
   eval_values = {}
-  with preemption_guard() as preempted:
+  with preemption.guard() as preempted:
     while step < t_cfg.steps:
       host_batch_np = next(train_iter)
       nonpad += int((host_batch_np['segment_ids'] != 0).sum())
@@ -209,7 +206,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       sums = step_metrics if sums is None else add(sums, step_metrics)
       step += 1
       interval_steps += 1
-      sigterm = preempted.is_set()  # read once: the signal may land mid-iteration
+      sigterm = preempted.reached(step)  # once per step; agreed across processes
       stopping = step in (t_cfg.steps, t_cfg.stop_at_step) or sigterm
       if step % t_cfg.log_every_steps == 0 or stopping:
         check_finite(train_state, t_cfg.nonfinite_policy)
@@ -245,21 +242,6 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   writer.close()
   _log(f'done: step {step}, workdir {os.path.abspath(workdir)}')
   return eval_values
-
-
-@contextlib.contextmanager
-def preemption_guard():
-  """SIGTERM (TPU maintenance, SLURM preemption) sets an event: the loop finishes its step,
-  writes a checkpoint and leaves, and the process exits 0."""
-  event = threading.Event()
-  if threading.current_thread() is not threading.main_thread():
-    yield event
-    return
-  previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
-  try:
-    yield event
-  finally:
-    signal.signal(signal.SIGTERM, previous)
 
 
 @jax.jit

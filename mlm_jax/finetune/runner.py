@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from mlm_jax import checkpointing, config_lib, metrics, optim, sharding, state
+from mlm_jax import checkpointing, config_lib, metrics, optim, preemption, sharding, state
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -320,7 +320,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   shard, count = sharding.data_shard(mesh, t.batch_size)
   step = int(jax.device_get(train_state.step))
   sums, t_int, n_int = None, time.time(), 0
-  with train.preemption_guard() as preempted:  # SIGTERM: checkpoint this step and leave
+  with preemption.guard() as preempted:  # SIGTERM: checkpoint this step and leave
     while step < t.steps:
       rows = _rows(step, n_train, t.batch_size, config.seed)
       host = _host(data.train, rows, shard, count)
@@ -328,7 +328,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
       train_state, m = train_step(train_state, batch, train_rng)
       sums = m if sums is None else add(sums, m)
       step, n_int = step + 1, n_int + 1
-      sigterm = preempted.is_set()
+      sigterm = preempted.reached(step)
       stopping = step in (t.steps, t.stop_at_step) or sigterm
       if step % t.log_every_steps == 0 or stopping:
         values = metrics.reduce(jax.device_get(sums))
