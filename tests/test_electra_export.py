@@ -90,5 +90,7 @@ def test_export_of_a_run_loads_with_auto_classes(shared_vocab, tmp_path):
   assert gen.config.hidden_size == 16 and disc.config.hidden_size == 64
   assert gen.config.embedding_size == disc.config.embedding_size == 32
   assert os.path.isfile(os.path.join(out, 'generator', 'tokenizer.json'))
+  for part in ('', 'discriminator', 'generator'):  # a card wherever transformers loads from
+    assert 'objective | electra' in open(os.path.join(out, part, 'README.md')).read()
   # The generator's decoder is tied to the shared table it loaded.
   assert torch.equal(gen.generator_lm_head.weight, gen.electra.embeddings.word_embeddings.weight)

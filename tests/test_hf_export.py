@@ -36,6 +36,18 @@ def test_export_directory_loads_with_auto_classes(exported):
   assert model.config.vocab_size == config.model.vocab_size
 
 
+@pytest.mark.slow
+def test_export_writes_a_model_card_with_the_runs_numbers(exported):
+  workdir, out, config = exported
+  card = open(os.path.join(out, 'README.md'), encoding='utf-8').read()
+  last_eval = [r for r in read_records(workdir, 'eval') if r['step'] == 30][0]
+  assert card.startswith('---\nlibrary_name: transformers\n')
+  assert 'exported at step 30 of 30' in card
+  assert f'{config.model.num_layers} layers, hidden {config.model.hidden_size}' in card
+  assert f'mlm_accuracy {last_eval["mlm_accuracy"]:.4g}' in card
+  assert f'batch {config.train.batch_size}' in card
+
+
 def _held_out_sentences(shared_vocab, n=8):
   with open(shared_vocab['validation'], encoding='utf-8') as f:
     return f.read().splitlines()[:n]

@@ -63,13 +63,17 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step(shared_vocab, tmp_pa
                      f'--process_id={pid}', devices=4)
     procs.append(subprocess.Popen(args, cwd=REPO, env={**env, 'JAX_PLATFORMS': 'cpu'},
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  deadline = time.time() + 300
-  metrics_file = os.path.join(workdir, 'metrics.jsonl')
-  while not (os.path.exists(metrics_file) and read_records(workdir, 'train')):
-    assert time.time() < deadline and all(p.poll() is None for p in procs), 'no training step'
-    time.sleep(0.5)
-  procs[1].send_signal(signal.SIGTERM)
-  outs = [p.communicate(timeout=300) for p in procs]
+  try:
+    deadline = time.time() + 300
+    metrics_file = os.path.join(workdir, 'metrics.jsonl')
+    while not (os.path.exists(metrics_file) and read_records(workdir, 'train')):
+      assert time.time() < deadline and all(p.poll() is None for p in procs), 'no training step'
+      time.sleep(0.5)
+    procs[1].send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=300) for p in procs]
+  finally:  # a hung peer must not outlive the test
+    for p in procs:
+      p.kill()
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
   saved = os.listdir(os.path.join(workdir, 'checkpoints'))

@@ -9,7 +9,7 @@ from safetensors.numpy import save_file
 from mlm_jax import checkpointing, models
 from mlm_jax.config_lib import ConfigError, load_run_config
 from mlm_jax.data import workdir_vocab
-from mlm_jax.export import convert, tokenizer
+from mlm_jax.export import convert, model_card, tokenizer
 
 
 def vocab_path(config, workdir: str) -> str:
@@ -22,11 +22,17 @@ def export(workdir: str, out: str, step: int | None = None) -> int:
   config = load_run_config(workdir)
   if 'finetune' in config and config.finetune.task:  # a fine-tuned workdir: its task class
     from mlm_jax.export import finetune_export  # pylint: disable=g-import-not-at-top
-    return finetune_export.export(workdir, out, step)
-  family = models.family(config.model)
-  if family.hf is None:
-    raise ConfigError(f'model.name={config.model.name!r} has no Hugging Face export')
-  return family.hf.export(config, workdir, out, step)
+    step = finetune_export.export(workdir, out, step)
+  else:
+    family = models.family(config.model)
+    if family.hf is None:
+      raise ConfigError(f'model.name={config.model.name!r} has no Hugging Face export')
+    step = family.hf.export(config, workdir, out, step)
+  # A model card in every directory transformers loads (ELECTRA writes one per part).
+  for d in [out] + [os.path.join(out, n) for n in sorted(os.listdir(out))
+                    if os.path.isfile(os.path.join(out, n, 'config.json'))]:
+    model_card.write(config, workdir, d, step)
+  return step
 
 
 def export_bert(config, workdir: str, out: str, step: int | None = None) -> int:
