@@ -105,3 +105,20 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   if os.path.isfile(BASE_CONFIG):  # a source checkout (always, for the entry point and tools)
     saved = _overlay(load_config_file(BASE_CONFIG).to_dict(), saved)
   return ml_collections.ConfigDict(saved)
+
+
+def _flat(d: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
+  return out
+
+
+def differences(config: ml_collections.ConfigDict) -> list[str]:
+  """KEY=VALUE for every key whose value is not configs/base.py's (what the start line prints;
+  the whole config is in WORKDIR/config.json and TensorBoard's text tab)."""
+  if not os.path.isfile(BASE_CONFIG):
+    return []
+  base = _flat(load_config_file(BASE_CONFIG).to_dict())
+  return [f'{k}={v}' for k, v in sorted(_flat(config.to_dict()).items())
+          if k not in base or base[k] != v]

@@ -5,7 +5,9 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mlm_jax import config_lib
+from mlm_jax import config_lib, quiet
+
+quiet.import_tensorflow()  # before anything logs from C++: errors stay one line
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (path[:variant]).',
                                           lock_config=True)

@@ -49,17 +49,58 @@ def peak_flops_per_device(configured: float) -> float:
   return PEAK_FLOPS.get(kind) or measure_peak_flops()
 
 
-class Writer:
-  """Appends one JSON object per record to WORKDIR/metrics.jsonl and mirrors to TensorBoard."""
+def cpu_model() -> str:
+  """The host CPU's model name (benchmarks quote ratios per CPU model: machines differ)."""
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  import platform  # pylint: disable=g-import-not-at-top
+  return platform.processor() or platform.machine()
 
-  def __init__(self, workdir: str, enabled: bool = True):
+
+def hardware_summary() -> dict:
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  return {'platform': device.platform, 'device_kind': device.device_kind,
+          'devices': jax.device_count(), 'local_devices': jax.local_device_count(),
+          'processes': jax.process_count(), 'cpu': cpu_model(), 'cpu_cores': os.cpu_count(),
+          'jax': jax.__version__, 'jaxlib': jaxlib.__version__}
+
+
+def _wandb_id(workdir: str) -> str:
+  """One W&B run per workdir: a resumed run (preemption) continues the same curves."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  return hashlib.sha1(os.path.abspath(workdir).encode()).hexdigest()[:16]
+
+
+class Writer:
+  """Appends one JSON object per record to WORKDIR/metrics.jsonl and mirrors to TensorBoard
+  (with the config and the hardware as text) and, when asked, to Weights & Biases."""
+
+  def __init__(self, workdir: str, enabled: bool = True, config=None):
     self.enabled = enabled
+    self._wandb = None
     if not enabled:
       return
     os.makedirs(workdir, exist_ok=True)
     self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a', encoding='utf-8')
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    if config is None:
+      return
+    self._tb.add_text('config', '```\n' + config.to_json(indent=2) + '\n```', 0)
+    hardware = hardware_summary()
+    self._tb.add_text('hardware', '\n'.join(f'- {k}: {v}' for k, v in hardware.items()), 0)
+    project = config.train.get('wandb_project', '')
+    if project:
+      import wandb  # pylint: disable=g-import-not-at-top  # validated: installed
+      self._wandb = wandb.init(project=project, name=os.path.basename(os.path.normpath(workdir)),
+                               id=_wandb_id(workdir), resume='allow', dir=workdir,
+                               config={**config.to_dict(), 'hardware': hardware})
 
   def write(self, step: int, split: str, values: dict) -> None:
     if not self.enabled:
@@ -68,15 +109,20 @@ class Writer:
     record.update({k: _plain(v) for k, v in values.items()})
     self._jsonl.write(json.dumps(record) + '\n')
     self._jsonl.flush()
-    for k, v in record.items():
-      if isinstance(v, (int, float)) and k != 'step':
-        self._tb.add_scalar(f'{split}/{k}', v, step)
+    scalars = {f'{split}/{k}': v for k, v in record.items()
+               if isinstance(v, (int, float)) and k != 'step'}
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, v, step)
     self._tb.flush()
+    if self._wandb is not None:
+      self._wandb.log(scalars, step=int(step))
 
   def close(self) -> None:
     if self.enabled:
       self._jsonl.close()
       self._tb.close()
+      if self._wandb is not None:
+        self._wandb.finish()
 
 
 def _plain(v):

@@ -111,6 +111,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   if jax.process_index() == 0:  # the workdir carries its own vocabulary and config
     workdir_vocab.save(source.vocab, workdir)
   write_run_config(config, workdir)
+  _log('config (beyond configs/base.py): ' + (' '.join(config_lib.differences(config)) or '-'))
   shard, num_shards = sharding.data_shard(mesh, t_cfg.batch_size)
   host_batch = t_cfg.batch_size // num_shards
   train_iter = pipeline.BatchIterator(pipeline.make_dataset(
@@ -183,7 +184,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   flops_per_token = objectives.flops_per_token(config)  # every pass the objective runs
   headline = objective.headline(config.objective)
   tokens_per_step = t_cfg.batch_size * config.data.seq_len
-  writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
+  writer = metrics.Writer(workdir, enabled=jax.process_index() == 0, config=config)
 
   def run_eval(step: int) -> dict:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):

@@ -1,5 +1,6 @@
 """Every check that needs neither data nor compilation, before anything is written. Each
 package validates its own section; this module only runs them in order."""
+import importlib.util
 import os
 
 import jax
@@ -30,6 +31,9 @@ def validate(config, num_devices: int) -> None:
           f'objective.masking={scheme!r} with data.tagger={tagger!r}: tagged masking and a '
           'tagger go together (the tagger marks the units tagged masking takes first)')
   e, t = config.eval, config.train
+  require(not t.get('wandb_project') or importlib.util.find_spec('wandb') is not None,
+          f'train.wandb_project={t.get("wandb_project")!r}: wandb is not installed '
+          '(pip install wandb), or leave the key empty')
   require(e.steps > 0 or jax.process_count() == 1,
            'eval.steps must be positive in a multi-process run (hosts run equal eval steps)')
   require(e.every_steps >= 0, f'eval.every_steps={e.every_steps} must be >= 0')

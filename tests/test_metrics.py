@@ -1,7 +1,12 @@
+import importlib.util
 import json
+import sys
 
+import pytest
 
-from mlm_jax import metrics
+from mlm_jax import metrics, validation
+from mlm_jax.config_lib import ConfigError
+from tests.conftest import tiny_config
 
 
 def test_reduce_divides_sums_by_counts():
@@ -26,3 +31,61 @@ def test_progress_line_and_peak():
   assert 'step 50/100' in line and 'ETA 0m10s' in line and '1,000 tok/s' in line
   assert 'disc_accuracy 0.250' in line
   assert metrics.measure_peak_flops(size=256, repeats=2) > 1e8
+
+
+def _tensorboard_tags(directory) -> set[str]:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tags = set()
+  for path in directory.iterdir():
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      tags.update(v.tag for v in event.summary.value)
+  return tags
+
+
+def test_writer_puts_the_config_and_hardware_in_tensorboard(tmp_path):
+  w = metrics.Writer(str(tmp_path), config=tiny_config())
+  w.write(1, 'train', {'loss': 2.0})
+  w.close()
+  tags = _tensorboard_tags(tmp_path / 'tensorboard')
+  assert {'config/text_summary', 'hardware/text_summary', 'train/loss'} <= tags
+  hardware = metrics.hardware_summary()
+  assert hardware['devices'] == 8 and hardware['cpu']
+
+
+class _FakeWandb:
+  """The three calls Writer makes, recorded (wandb itself is an optional install)."""
+
+  def __init__(self):
+    self.calls = []
+
+  def init(self, **kwargs):
+    self.calls.append(('init', kwargs))
+    return self
+
+  def log(self, values, step):
+    self.calls.append(('log', values, step))
+
+  def finish(self):
+    self.calls.append(('finish',))
+
+
+def test_writer_logs_to_wandb_when_asked(tmp_path, monkeypatch):
+  fake = _FakeWandb()
+  monkeypatch.setitem(sys.modules, 'wandb', fake)
+  config = tiny_config(**{'train.wandb_project': 'proj'})
+  for _ in range(2):  # a resumed run continues the same W&B run
+    w = metrics.Writer(str(tmp_path), config=config)
+    w.write(3, 'eval', {'loss': 1.25})
+    w.close()
+  inits = [c[1] for c in fake.calls if c[0] == 'init']
+  assert inits[0]['project'] == 'proj' and inits[0]['id'] == inits[1]['id']
+  assert inits[0]['config']['model']['hidden_size'] == config.model.hidden_size
+  assert ('log', {'eval/loss': 1.25}, 3) in fake.calls and fake.calls[-1] == ('finish',)
+
+
+def test_wandb_project_without_wandb_is_one_line(monkeypatch):
+  real = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *a: None if name == 'wandb' else real(name, *a))
+  with pytest.raises(ConfigError, match=r"train.wandb_project='proj': wandb is not installed"):
+    validation.validate(tiny_config(**{'train.wandb_project': 'proj'}), 8)

@@ -300,7 +300,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   _log(f'compiled in {time.time() - t0:.1f}s')
   sharding.wait_for_processes('finetune_compiled')  # the first collective comes next
   setup.finished()  # from here on the workdir holds a run: failures keep it
-  writer = metrics.Writer(workdir, enabled=jax.process_index() == 0)
+  writer = metrics.Writer(workdir, enabled=jax.process_index() == 0, config=config)
   add = jax.jit(steps_lib.add_metrics)
 
   def run_eval(step: int) -> dict:
