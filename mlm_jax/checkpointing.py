@@ -161,3 +161,33 @@ def restore_params(config, workdir: str, step: int | None = None):
   restored = ckpt.restore(step, abstract)
   ckpt.close()
   return jax.tree.map(np.asarray, jax.device_get(restored.params)), step
+
+
+def describe(workdir: str, step: int | None = None) -> dict:
+  """What a checkpoint holds, from Orbax's metadata (nothing is restored): its step, the steps
+  on disk, every leaf's path, shape, dtype and bytes, and the totals per top-level part."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not os.path.isdir(directory):
+    raise ConfigError(f'{workdir}: no checkpoints directory')
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=False),
+                                  item_handlers={'state': ocp.StandardCheckpointHandler()})
+  steps = list(manager.all_steps())
+  step = steps[-1] if step is None and steps else step
+  if step not in steps:
+    manager.close()
+    raise ConfigError(f'{workdir}: no checkpoint of step {step} (steps on disk: {steps})')
+  tree = manager.item_metadata(step)['state']
+  manager.close()
+  leaves = []
+  for path, meta in flat_paths(getattr(tree, 'tree', tree)):
+    size = int(np.prod(meta.shape, dtype=np.int64)) * np.dtype(meta.dtype).itemsize
+    leaves.append({'path': path, 'shape': list(meta.shape), 'dtype': str(np.dtype(meta.dtype)),
+                   'bytes': size})
+  parts = {}
+  for leaf in leaves:
+    part = leaf['path'].split('/')[0]
+    parts[part] = parts.get(part, 0) + leaf['bytes']
+  on_disk = sum(os.path.getsize(os.path.join(d, f))
+                for d, _, files in os.walk(os.path.join(directory, str(step))) for f in files)
+  return {'workdir': workdir, 'step': step, 'steps': steps, 'leaves': leaves,
+          'bytes_by_part': parts, 'bytes': sum(parts.values()), 'bytes_on_disk': on_disk}
