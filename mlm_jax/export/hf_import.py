@@ -65,7 +65,11 @@ def read_state_dict(hf_dir: str) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
     return load_file(st)
   if os.path.isfile(pt):
-    import torch  # pylint: disable=g-import-not-at-top
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ConfigError(f'init_from.hf_dir={hf_dir}: pytorch_model.bin needs torch: '
+                        "pip install -e '.[hf]' (or convert it to model.safetensors)") from None
     return {k: v.float().numpy() for k, v in
             torch.load(pt, map_location='cpu', weights_only=True).items()}
   raise ConfigError(f'init_from.hf_dir: neither model.safetensors nor pytorch_model.bin in {hf_dir}')
