@@ -4,9 +4,7 @@ Layout: WORKDIR/checkpoints/<step>/ is Orbax's (train state, atomically committe
 WORKDIR/checkpoints/data_state/<step>/host_<i>_of_<n>.* is each host's input-iterator position,
 written before the Orbax save of the same step starts, so a committed step always has it.
 """
-import glob
 import os
-import shutil
 
 import jax
 import ml_collections
@@ -14,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from mlm_jax import models, optim, sharding, state
+from mlm_jax import fs, models, optim, sharding, state
 from mlm_jax.config_lib import ConfigError
 
 DATA_STATE = 'data_state'
@@ -23,7 +21,7 @@ DATA_STATE = 'data_state'
 class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, every_steps: int):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    self.directory = os.path.join(fs.absolute(workdir), 'checkpoints')
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
@@ -53,9 +51,9 @@ class Checkpointer:
   def restore(self, step: int, abstract_state, data_iterator=None):
     restored = self._manager.restore(
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    if data_iterator is not None and glob.glob(self._data_prefix(step) + '*'):
+    if data_iterator is not None and fs.glob(self._data_prefix(step) + '*'):
       data_iterator.restore(self._data_prefix(step))
-    elif data_iterator is not None and glob.glob(os.path.join(self.directory, DATA_STATE,
+    elif data_iterator is not None and fs.glob(os.path.join(self.directory, DATA_STATE,
                                                               str(step), 'host_*')):
       print(f'warning: step {step} was saved with another number of processes; the input '
             'pipeline starts its stream afresh (parameters and optimizer state are restored)',
@@ -85,9 +83,9 @@ class Checkpointer:
     """Moves a damaged step aside (kept for inspection) so a later save can reuse its number."""
     dest = os.path.join(os.path.dirname(self.directory), 'checkpoints_damaged', str(step))
     if jax.process_index() == 0:
-      os.makedirs(os.path.dirname(dest), exist_ok=True)
-      shutil.rmtree(dest, ignore_errors=True)
-      shutil.move(os.path.join(self.directory, str(step)), dest)
+      fs.makedirs(os.path.dirname(dest))
+      fs.rmtree(dest)
+      fs.move_tree(os.path.join(self.directory, str(step)), dest)
     self._manager.reload()
     return dest
 
@@ -107,11 +105,11 @@ class Checkpointer:
   def _prune_data_states(self) -> None:
     keep = {str(s) for s in self._manager.all_steps()}
     root = os.path.join(self.directory, DATA_STATE)
-    for name in os.listdir(root) if os.path.isdir(root) else []:
+    for name in fs.listdir(root) if fs.isdir(root) else []:
       if name not in keep and jax.process_index() == 0:
         pending = name.isdigit() and int(name) > max(map(int, keep), default=-1)
         if not pending:  # a save in flight is not yet listed by the manager
-          shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+          fs.rmtree(os.path.join(root, name))
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -166,8 +164,8 @@ def restore_params(config, workdir: str, step: int | None = None):
 def describe(workdir: str, step: int | None = None) -> dict:
   """What a checkpoint holds, from Orbax's metadata (nothing is restored): its step, the steps
   on disk, every leaf's path, shape, dtype and bytes, and the totals per top-level part."""
-  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
-  if not os.path.isdir(directory):
+  directory = os.path.join(fs.absolute(workdir), 'checkpoints')
+  if not fs.isdir(directory):
     raise ConfigError(f'{workdir}: no checkpoints directory')
   manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=False),
                                   item_handlers={'state': ocp.StandardCheckpointHandler()})
@@ -187,7 +185,6 @@ def describe(workdir: str, step: int | None = None) -> dict:
   for leaf in leaves:
     part = leaf['path'].split('/')[0]
     parts[part] = parts.get(part, 0) + leaf['bytes']
-  on_disk = sum(os.path.getsize(os.path.join(d, f))
-                for d, _, files in os.walk(os.path.join(directory, str(step))) for f in files)
+  on_disk = fs.walk_sizes(os.path.join(directory, str(step)))
   return {'workdir': workdir, 'step': step, 'steps': steps, 'leaves': leaves,
           'bytes_by_part': parts, 'bytes': sum(parts.values()), 'bytes_on_disk': on_disk}

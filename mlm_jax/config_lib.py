@@ -97,11 +97,11 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with (export, soups, probes and fine-tuning read it).
   Keys added to configs/base.py after the run was written take their defaults, which keep the
   behaviour the run had (a new key's default is the old behaviour)."""
+  from mlm_jax import fs  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, RUN_CONFIG)
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise ConfigError(f'{path}: no run config; is {workdir} a training workdir?')
-  with open(path, encoding='utf-8') as f:
-    saved = json.load(f)
+  saved = json.loads(fs.read_text(path))
   if os.path.isfile(BASE_CONFIG):  # a source checkout (always, for the entry point and tools)
     saved = _overlay(load_config_file(BASE_CONFIG).to_dict(), saved)
   return ml_collections.ConfigDict(saved)

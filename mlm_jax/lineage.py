@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from mlm_jax import checkpointing
+from mlm_jax import checkpointing, fs
 
 LINEAGE = 'lineage.json'
 
@@ -30,22 +30,19 @@ def fingerprint(params) -> str:
 
 def read(workdir: str) -> list[str]:
   path = os.path.join(workdir, LINEAGE)
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     return []
-  with open(path, encoding='utf-8') as f:
-    return list(json.load(f)['ancestors'])
+  return list(json.loads(fs.read_text(path))['ancestors'])
 
 
 def write(workdir: str, ancestors: list[str], **info) -> None:
-  tmp = os.path.join(workdir, LINEAGE + '.tmp')
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump({'ancestors': ancestors, **info}, f, indent=2)
-  os.replace(tmp, os.path.join(workdir, LINEAGE))
+  fs.write_text(os.path.join(workdir, LINEAGE),
+                json.dumps({'ancestors': ancestors, **info}, indent=2))
 
 
 def record_branch(workdir: str, parent: str, parent_step: int, params) -> None:
   """WORKDIR started from PARENT's step PARENT_STEP with PARAMS."""
-  write(workdir, read(parent) + [fingerprint(params)], parent=os.path.abspath(parent),
+  write(workdir, read(parent) + [fingerprint(params)], parent=fs.absolute(parent),
         parent_step=parent_step)
 
 

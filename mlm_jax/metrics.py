@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlm_jax import fs
+
 # bf16 dense peak per chip, FLOP/s (datasheets). Unknown kinds fall back to a measured matmul.
 PEAK_FLOPS = {
     'TPU v4': 275e12, 'TPU v5 lite': 197e12, 'TPU v5e': 197e12, 'TPU v5p': 459e12,
@@ -86,10 +88,15 @@ class Writer:
     self._wandb = None
     if not enabled:
       return
-    os.makedirs(workdir, exist_ok=True)
-    self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a', encoding='utf-8')
+    fs.makedirs(workdir)
+    self._jsonl = fs.open(os.path.join(workdir, 'metrics.jsonl'), 'a')
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    self._tb_dir = os.path.join(workdir, 'tensorboard')
+    self._tb_local = None
+    if fs.is_remote(workdir):  # event files are written locally and uploaded at each flush
+      import tempfile  # pylint: disable=g-import-not-at-top
+      self._tb_local = tempfile.TemporaryDirectory(prefix='mlm_jax_tensorboard_')
+    self._tb = SummaryWriter(self._tb_local.name if self._tb_local else self._tb_dir)
     if config is None:
       return
     self._tb.add_text('config', '```\n' + config.to_json(indent=2) + '\n```', 0)
@@ -99,7 +106,8 @@ class Writer:
     if project:
       import wandb  # pylint: disable=g-import-not-at-top  # validated: installed
       self._wandb = wandb.init(project=project, name=os.path.basename(os.path.normpath(workdir)),
-                               id=_wandb_id(workdir), resume='allow', dir=workdir,
+                               id=_wandb_id(workdir), resume='allow',
+                               dir=None if fs.is_remote(workdir) else workdir,
                                config={**config.to_dict(), 'hardware': hardware})
 
   def write(self, step: int, split: str, values: dict) -> None:
@@ -113,14 +121,22 @@ class Writer:
                if isinstance(v, (int, float)) and k != 'step'}
     for k, v in scalars.items():
       self._tb.add_scalar(k, v, step)
-    self._tb.flush()
+    self._flush_tensorboard()
     if self._wandb is not None:
       self._wandb.log(scalars, step=int(step))
+
+  def _flush_tensorboard(self) -> None:
+    self._tb.flush()
+    if self._tb_local is not None:
+      fs.upload_tree(self._tb_local.name, self._tb_dir)
 
   def close(self) -> None:
     if self.enabled:
       self._jsonl.close()
+      self._flush_tensorboard()
       self._tb.close()
+      if self._tb_local is not None:
+        self._tb_local.cleanup()
       if self._wandb is not None:
         self._wandb.finish()
 

@@ -3,6 +3,8 @@ objective's headline metric, learning rate and throughput, one panel each, one l
 import json
 import os
 
+from mlm_jax import fs
+
 PANELS = (('train', 'loss', 'train loss'), ('eval', 'loss', 'eval loss'),
           ('train', None, 'headline'), ('train', 'learning_rate', 'learning rate'),
           ('train', 'tokens_per_sec', 'tokens/s'))
@@ -10,10 +12,9 @@ PANELS = (('train', 'loss', 'train loss'), ('eval', 'loss', 'eval loss'),
 
 def read_records(workdir: str) -> list[dict]:
   path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise FileNotFoundError(f'{path}: no metrics; is {workdir} a training workdir?')
-  with open(path, encoding='utf-8') as f:
-    records = [json.loads(line) for line in f if line.strip()]
+  records = [json.loads(line) for line in fs.read_text(path).splitlines() if line.strip()]
   latest = {}  # a resumed run rewrites the steps after its checkpoint: keep the last record
   for r in records:
     latest[(r['split'], r['step'])] = r
@@ -51,6 +52,6 @@ def plot(workdirs: list[str], out: str, labels: list[str] | None = None):
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=8)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  fig.savefig(out, dpi=110)
+  with fs.local_dir(os.path.dirname(fs.absolute(out))) as local:
+    fig.savefig(os.path.join(local, os.path.basename(out)), dpi=110)
   return fig

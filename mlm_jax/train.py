@@ -14,7 +14,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import init_from, lineage, preemption, validation
+from mlm_jax import fs, init_from, lineage, preemption, validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -241,7 +241,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     eval_values = run_eval(step)
   ckpt.close()
   writer.close()
-  _log(f'done: step {step}, workdir {os.path.abspath(workdir)}')
+  _log(f'done: step {step}, workdir {fs.absolute(workdir)}')
   return eval_values
 
 
@@ -267,8 +267,5 @@ def write_run_config(config, workdir: str) -> None:
   """The resolved config beside the checkpoints: export and inspection tools read it."""
   if jax.process_index() != 0:
     return
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, config_lib.RUN_CONFIG)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    f.write(config.to_json(indent=2))
-  os.replace(path + '.tmp', path)
+  fs.makedirs(workdir)
+  fs.write_text(os.path.join(workdir, config_lib.RUN_CONFIG), config.to_json(indent=2))

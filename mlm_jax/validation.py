@@ -5,7 +5,7 @@ import os
 
 import jax
 
-from mlm_jax import config_lib, models, objectives, optim, sharding
+from mlm_jax import config_lib, fs, models, objectives, optim, sharding
 from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
 from mlm_jax.data import taggers as data_taggers
@@ -17,7 +17,7 @@ def validate(config, num_devices: int) -> None:
   pre = config.init_from.workdir
   require(not (pre and config.init_from.hf_dir),
           'init_from.workdir and init_from.hf_dir are exclusive')
-  require(not pre or os.path.isfile(os.path.join(pre, config_lib.RUN_CONFIG)),
+  require(not pre or fs.isfile(os.path.join(pre, config_lib.RUN_CONFIG)),
           f'init_from.workdir={pre}: no {config_lib.RUN_CONFIG} there (not an mlm_jax run)')
   models.validate(config.model)
   objectives.validate(config.objective, config.model, config.data.seq_len)

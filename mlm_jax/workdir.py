@@ -2,8 +2,8 @@
 when a run fails before its loop starts (no stray config.json, corpus or vocabulary)."""
 import contextlib
 import os
-import shutil
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 
 
@@ -15,7 +15,15 @@ def check(workdir: str, shared: bool = False) -> None:
   inside a directory another created, so created directories stay)."""
   if not workdir:
     raise ConfigError('--workdir must name a directory')
-  if '://' in workdir:  # remote (gs://): the storage client reports its own errors
+  if fs.is_remote(workdir):  # gs://: an object written and deleted again says it all
+    probe = os.path.join(workdir, f'.mlm_jax_write_probe.{os.getpid()}')
+    try:
+      fs.write_text(probe, '')
+      fs.remove(probe)
+    except Exception as e:  # pylint: disable=broad-except  # TF's NotFound, PermissionDenied...
+      message = ' '.join(str(e).split())[:200]
+      raise ConfigError(f'--workdir={workdir}: not writable ({type(e).__name__}: {message})'
+                        ) from None
     return
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f'--workdir={workdir} is a file, not a directory')
@@ -70,11 +78,8 @@ def removed_on_error(workdir: str):
   when it raises before `setup.finished()`; after that (training has started, checkpoints may
   exist) nothing is removed. Entries that were there before are never touched."""
   setup = _Setup()
-  if '://' in workdir:
-    yield setup
-    return
-  existed = os.path.isdir(workdir)
-  before = set(os.listdir(workdir)) if existed else set()
+  existed = fs.isdir(workdir)
+  before = set(fs.listdir(workdir)) if existed else set()
   try:
     yield setup
   except BaseException:
@@ -85,12 +90,12 @@ def removed_on_error(workdir: str):
 
 def _remove_new(workdir: str, existed: bool, before: set[str]) -> None:
   if not existed:
-    shutil.rmtree(workdir, ignore_errors=True)
+    fs.rmtree(workdir)
     return
-  for name in set(os.listdir(workdir)) - before if os.path.isdir(workdir) else ():
+  for name in set(fs.listdir(workdir)) - before if fs.isdir(workdir) else ():
     path = os.path.join(workdir, name)
-    if os.path.isdir(path) and not os.path.islink(path):
-      shutil.rmtree(path, ignore_errors=True)
+    if fs.isdir(path) and not os.path.islink(path):
+      fs.rmtree(path)
     else:
-      with contextlib.suppress(OSError):
-        os.remove(path)
+      with contextlib.suppress(Exception):
+        fs.remove(path)

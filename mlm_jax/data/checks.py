@@ -1,8 +1,9 @@
 """Checks of the `data` section that need no data read (and the parsers they share with the
-pipeline): run before anything is compiled or written. No TensorFlow here."""
-import glob
+pipeline): run before anything is compiled or written. No TensorFlow here, except to look up
+remote (gs://) files."""
 import os
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError, require
 
 DATA_TASKS = ('builtin_docs', 'files', 'tfds', 'mixture', 'prepared')
@@ -57,7 +58,7 @@ def validate(data_cfg, max_positions: int, model_vocab: int, hf_dir: str) -> Non
     require(bool(d.train_files), 'data.train_files must name at least one file for task files')
     for key in ('train_files', 'validation_files'):
       for pattern in split_patterns(d[key]):
-        require('://' in pattern or bool(glob.glob(pattern)),
+        require(bool(fs.glob(pattern)),
                  f'data.{key}: no file matches {pattern}')
   if d.task == 'tfds':
     require(':' in d.tfds_name, f'data.tfds_name={d.tfds_name!r} must be NAME[/CONFIG]:VERSION '
@@ -65,13 +66,13 @@ def validate(data_cfg, max_positions: int, model_vocab: int, hf_dir: str) -> Non
   if d.task == 'mixture':
     parse_mixture(d.mixture)
   if d.task == 'prepared':
-    require(os.path.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
+    require(fs.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
              f'data.prepared_dir={d.prepared_dir!r}: no manifest.json there')
   if hf_dir:
     require(os.path.isfile(os.path.join(hf_dir, 'config.json')),
              f'init_from.hf_dir={hf_dir}: no config.json there')
   elif d.vocab_path:
-    require(d.vocab_path == 'byte' or os.path.exists(d.vocab_path),
+    require(d.vocab_path == 'byte' or fs.exists(d.vocab_path),
              f'data.vocab_path={d.vocab_path}: no such file')
   else:
     require(d.vocab_size <= model_vocab,

@@ -1,7 +1,6 @@
 """From config to host-local numpy batches: vocabulary, seqio task or mixture, this host's
 shard, and an iterator whose position saves and restores exactly."""
 import dataclasses
-import glob
 import os
 from typing import Any
 
@@ -9,6 +8,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data.checks import parse_mixture, split_patterns
 from mlm_jax.data import (builtin_corpus, prepared, taggers, tasks, vocab, vocab_builder,
@@ -40,16 +40,19 @@ def cap_tf_threads(threads: int) -> None:
 
 
 def _expand(patterns: str, key: str) -> tuple[str, ...]:
-  paths = [p for pat in split_patterns(patterns) for p in (sorted(glob.glob(pat)) or [pat])]
+  paths = [p for pat in split_patterns(patterns) for p in (fs.glob(pat) or [pat])]
   for p in paths:
-    if '://' not in p and (not os.path.isfile(p) or os.path.getsize(p) == 0):
+    if not fs.isfile(p) or fs.getsize(p) == 0:
       raise ConfigError(f'{key}: {p} is missing or empty')
   return tuple(paths)
 
 
 def corpus_files(data_cfg, workdir: str) -> dict[str, tuple[str, ...]]:
   if data_cfg.task == 'builtin_docs':
-    files = builtin_corpus.write_corpus(os.path.join(workdir, 'corpus'))
+    # Regenerated identically from this Python wherever the run goes: a remote workdir keeps
+    # it in the local cache instead of uploading it.
+    files = builtin_corpus.write_corpus(fs.cache_dir('corpus') if fs.is_remote(workdir)
+                                        else os.path.join(workdir, 'corpus'))
     return {'train': (files['train'],), 'validation': (files['validation'],)}
   return {'train': _expand(data_cfg.train_files, 'data.train_files'),
           'validation': _expand(data_cfg.validation_files, 'data.validation_files')}
@@ -116,15 +119,17 @@ def resolve_vocab(data_cfg, workdir: str) -> vocab.Vocab:
     raise ConfigError('data.vocab_path must name the vocabulary the prepared corpus was built '
                       'with')
   path = os.path.join(workdir, f'spm_{data_cfg.vocab_size}.model')
-  if not os.path.exists(path):
-    os.makedirs(workdir, exist_ok=True)
+  if not fs.exists(path):
+    fs.makedirs(workdir)
     texts = (t.decode('utf-8') for t in documents(data_cfg, workdir).map(
         lambda ex: ex['text']).as_numpy_iterator())
-    try:
-      vocab_builder.train_sentencepiece(texts, path, data_cfg.vocab_size)
-    except vocab_builder.VocabSizeError as e:
-      raise ConfigError(f'data.vocab_size={data_cfg.vocab_size}: {e}; lower data.vocab_size (and '
-                        'model.vocab_size) or set data.vocab_path') from None
+    with fs.local_dir(workdir) as local:  # SentencePiece's trainer writes local files
+      try:
+        vocab_builder.train_sentencepiece(texts, os.path.join(local, os.path.basename(path)),
+                                          data_cfg.vocab_size)
+      except vocab_builder.VocabSizeError as e:
+        raise ConfigError(f'data.vocab_size={data_cfg.vocab_size}: {e}; lower data.vocab_size '
+                          '(and model.vocab_size) or set data.vocab_path') from None
   return vocab.load(path)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import seqio
 import sentencepiece as spm
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.tokens import NO_MASK, SpecialTokens
 
@@ -75,8 +76,10 @@ def load(path: str, key: str = 'data.vocab_path') -> Vocab:
     tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
                            vocab_size=byte_vocab.SIZE)
     return Vocab(byte_vocab.ByteVocabulary(), tokens, byte_vocab.word_start_table(), path, 'byte')
-  if not os.path.exists(path):
+  if not fs.exists(path):
     raise ConfigError(f'{where}: no such file or directory')
+  if fs.is_remote(path):  # read from a local copy; the run still records the remote path
+    return dataclasses.replace(load(fs.cached_local(path), key), path=path)
   if path.endswith('.model'):
     sp = load_processor(path)
     return Vocab(seqio.SentencePieceVocabulary(path), special_tokens(sp, where),
@@ -99,8 +102,9 @@ def load(path: str, key: str = 'data.vocab_path') -> Vocab:
 def fingerprint(path: str) -> str:
   """sha256 of the vocabulary's defining file: prepared corpora record it and are refused when
   the configured vocabulary differs."""
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return hashlib.sha256(path.encode()).hexdigest()
+  path = fs.cached_local(path)
   if os.path.isdir(path):
     for name in ('tokenizer.json', 'vocab.txt', 'spiece.model', 'sentencepiece.bpe.model'):
       if os.path.isfile(os.path.join(path, name)):

@@ -6,8 +6,8 @@ WORKDIR/vocab/record.json names the copy: {"kind", "file" (inside vocab/), "sour
 """
 import json
 import os
-import shutil
 
+from mlm_jax import fs
 from mlm_jax.data import vocab as vocab_lib
 
 DIRECTORY = 'vocab'
@@ -18,10 +18,9 @@ def recorded_path(workdir: str) -> str | None:
   """Path of the recorded vocabulary (`byte` for the byte vocabulary), or None if the workdir
   has no record (a workdir written before records existed)."""
   record = os.path.join(workdir, DIRECTORY, RECORD)
-  if not os.path.isfile(record):
+  if not fs.isfile(record):
     return None
-  with open(record, encoding='utf-8') as f:
-    entry = json.load(f)
+  entry = json.loads(fs.read_text(record))
   if entry['kind'] == 'byte':
     return vocab_lib.load('byte').path
   return os.path.join(workdir, DIRECTORY, entry['file'])
@@ -33,22 +32,21 @@ def save(voc: vocab_lib.Vocab, workdir: str) -> str:
   if existing is not None:
     return existing
   directory = os.path.join(workdir, DIRECTORY)
-  os.makedirs(directory, exist_ok=True)
+  fs.makedirs(directory)
   if voc.kind == 'byte':
     name = ''
   elif voc.kind == 'hf':  # a tokenizer directory: the loaded tokenizer writes every file it needs
     name = 'tokenizer'
-    voc.seqio_vocab.tokenizer.save_pretrained(os.path.join(directory, name))
+    with fs.local_dir(os.path.join(directory, name)) as local:
+      voc.seqio_vocab.tokenizer.save_pretrained(local)
   else:  # one file: a SentencePiece .model or a WordPiece vocab.txt
     name = os.path.basename(voc.path)
-    if os.path.abspath(voc.path) != os.path.abspath(os.path.join(directory, name)):
-      shutil.copyfile(voc.path, os.path.join(directory, name))
-  entry = {'kind': voc.kind, 'file': name, 'source': os.path.abspath(voc.path)
+    if fs.absolute(voc.path) != fs.absolute(os.path.join(directory, name)):
+      fs.copy(voc.path, os.path.join(directory, name))
+  entry = {'kind': voc.kind, 'file': name, 'source': fs.absolute(voc.path)
            if voc.kind != 'byte' else 'byte'}
-  tmp = os.path.join(directory, RECORD + '.tmp')
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(entry, f, indent=2)
-  os.replace(tmp, os.path.join(directory, RECORD))  # written last: a record means a full copy
+  # Written last: a record means a full copy.
+  fs.write_text(os.path.join(directory, RECORD), json.dumps(entry, indent=2))
   return recorded_path(workdir)
 
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 from safetensors.numpy import save_file
 
-from mlm_jax import checkpointing, models
+from mlm_jax import checkpointing, fs, models
 from mlm_jax.config_lib import ConfigError, load_run_config
 from mlm_jax.data import workdir_vocab
 from mlm_jax.export import convert, model_card, tokenizer
@@ -18,7 +18,12 @@ def vocab_path(config, workdir: str) -> str:
 
 def export(workdir: str, out: str, step: int | None = None) -> int:
   """Writes WORKDIR's checkpoint (latest, or STEP) as its family's transformers classes to
-  OUT; returns the exported step."""
+  OUT (local or gs://: written locally, then uploaded); returns the exported step."""
+  with fs.local_dir(out) as local:
+    return _export(workdir, local, step)
+
+
+def _export(workdir: str, out: str, step: int | None) -> int:
   config = load_run_config(workdir)
   if 'finetune' in config and config.finetune.task:  # a fine-tuned workdir: its task class
     from mlm_jax.export import finetune_export  # pylint: disable=g-import-not-at-top

@@ -3,7 +3,7 @@ well (the run's own numbers), so an exported directory explains itself on the hu
 import json
 import os
 
-from mlm_jax import lineage
+from mlm_jax import fs, lineage
 
 
 def _data_line(d) -> str:
@@ -22,10 +22,9 @@ def _data_line(d) -> str:
 
 def _records(workdir: str) -> list[dict]:
   path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     return []
-  with open(path, encoding='utf-8') as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return [json.loads(line) for line in fs.read_text(path).splitlines() if line.strip()]
 
 
 def _last(records: list[dict], split: str, step: int) -> dict:

@@ -33,5 +33,6 @@ def for_vocab(vocab_path: str):
     raise ConfigError('data.vocab_path=byte: transformers has no tokenizer with these ids; '
                       'export the weights of a SentencePiece or WordPiece run')
   if v.kind == 'sentencepiece':
-    return from_sentencepiece(vocab_path), v.tokens
+    from mlm_jax import fs  # pylint: disable=g-import-not-at-top
+    return from_sentencepiece(fs.cached_local(vocab_path)), v.tokens
   return v.seqio_vocab.tokenizer, v.tokens  # WordPiece / tokenizer directory: already HF
