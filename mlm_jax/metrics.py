@@ -76,7 +76,7 @@ def hardware_summary() -> dict:
 def _wandb_id(workdir: str) -> str:
   """One W&B run per workdir: a resumed run (preemption) continues the same curves."""
   import hashlib  # pylint: disable=g-import-not-at-top
-  return hashlib.sha1(os.path.abspath(workdir).encode()).hexdigest()[:16]
+  return hashlib.sha1(fs.absolute(workdir).encode()).hexdigest()[:16]
 
 
 class Writer:

@@ -8,13 +8,12 @@ and an Orbax checkpoint (step 0, fresh optimizer state) that tools/export_hf.py 
 """
 import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlm_jax import checkpointing, lineage, state
+from mlm_jax import checkpointing, fs, lineage, state
 from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
 from mlm_jax.data import vocab as vocab_lib
 from mlm_jax.data import workdir_vocab
@@ -78,7 +77,7 @@ def average(trees: list, weights: list[float] | None = None, names: list[str] | 
 def _same_vocabulary(a: str, b: str) -> bool:
   if a == b:
     return True
-  return os.path.exists(a) and os.path.exists(b) and fingerprint(a) == fingerprint(b)
+  return fs.exists(a) and fs.exists(b) and fingerprint(a) == fingerprint(b)
 
 
 def check_compatible(workdirs: list[str], configs: list) -> None:
@@ -107,8 +106,8 @@ def check_common_ancestor(workdirs: list[str]) -> list[str]:
 def _copy_vocabulary(workdir: str, config, out: str) -> None:
   """The soup's workdir gets the ingredients' vocabulary (recorded like a training run's)."""
   recorded = os.path.join(workdir, workdir_vocab.DIRECTORY)
-  if os.path.isdir(recorded):
-    shutil.copytree(recorded, os.path.join(out, workdir_vocab.DIRECTORY), dirs_exist_ok=True)
+  if fs.isdir(recorded):
+    fs.upload_tree(recorded, os.path.join(out, workdir_vocab.DIRECTORY))
   else:  # a workdir from before vocabulary records
     workdir_vocab.save(vocab_lib.load(run_vocab_path(config, workdir)), out)
 
@@ -117,7 +116,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   """Averages the latest checkpoints of WORKDIRS into the new workdir OUT; returns the record."""
   if len(workdirs) < 2:
     raise ConfigError('a soup needs at least two workdirs')
-  if os.path.exists(os.path.join(out, 'checkpoints')):
+  if fs.exists(os.path.join(out, 'checkpoints')):
     raise ConfigError(f'{out} already has checkpoints; choose an empty --out')
   configs = [load_run_config(wd) for wd in workdirs]
   check_compatible(workdirs, configs)
@@ -129,17 +128,15 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   params = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
                         abstract.params)
   soup_state = state.new_state(params, tx)
-  os.makedirs(out, exist_ok=True)
+  fs.makedirs(out)
   ckpt = checkpointing.Checkpointer(out, keep=1, every_steps=1)
   ckpt.save(0, soup_state, force=True)
   ckpt.close()
-  with open(os.path.join(out, RUN_CONFIG), 'w', encoding='utf-8') as f:
-    f.write(configs[0].to_json(indent=2))
+  fs.write_text(os.path.join(out, RUN_CONFIG), configs[0].to_json(indent=2))
   _copy_vocabulary(workdirs[0], configs[0], out)
-  lineage.write(out, ancestors, soup_of=[os.path.abspath(w) for w in workdirs])
+  lineage.write(out, ancestors, soup_of=[fs.absolute(w) for w in workdirs])
   n = len(workdirs)
-  record = {'workdirs': [os.path.abspath(w) for w in workdirs], 'steps': list(steps),
+  record = {'workdirs': [fs.absolute(w) for w in workdirs], 'steps': list(steps),
             'weights': [w / sum(weights) for w in weights] if weights else [1 / n] * n}
-  with open(os.path.join(out, SOUP_RECORD), 'w', encoding='utf-8') as f:
-    json.dump(record, f, indent=2)
+  fs.write_text(os.path.join(out, SOUP_RECORD), json.dumps(record, indent=2))
   return record

@@ -2,6 +2,7 @@
 packed once into TFRecord shards plus a manifest (data/prepared.py reads them back)."""
 import os
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data import pipeline, prepared
 from mlm_jax.data import vocab as vocab_lib
@@ -14,13 +15,13 @@ def prepare(data_cfg, workdir: str, out_dir: str, num_shards: int) -> dict:
   if d.task == 'prepared':
     raise ConfigError('data.task=prepared: prepare from the original source')
   source = pipeline.build_source(d, workdir)
-  os.makedirs(out_dir, exist_ok=True)
+  fs.makedirs(out_dir)
   stale = os.path.join(out_dir, prepared.MANIFEST)
-  if os.path.exists(stale):  # rewriting shards: the old manifest no longer describes them
-    os.remove(stale)
+  if fs.exists(stale):  # rewriting shards: the old manifest no longer describes them
+    fs.remove(stale)
   path = source.vocab_path
   manifest = {'seq_len': d.seq_len, 'packing': d.packing, 'min_doc_words': d.min_doc_words,
-              'vocab_path': os.path.abspath(path) if os.path.exists(path) else path,
+              'vocab_path': fs.absolute(path) if fs.exists(path) else path,
               'vocab_sha256': vocab_lib.fingerprint(path),
               'source': {k: d[k] for k in ('task', 'format', 'train_files', 'validation_files',
                                            'tfds_name', 'mixture')},

@@ -6,6 +6,7 @@ import os
 
 import tensorflow as tf
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.data import vocab as vocab_lib
 
@@ -20,7 +21,8 @@ def _example(row: dict) -> bytes:
 
 
 def write_split(rows, out_dir: str, split: str, num_shards: int) -> dict:
-  """Rows round-robin into NUM_SHARDS files; returns the split's counts for the manifest."""
+  """Rows round-robin into NUM_SHARDS files; returns the split's counts for the manifest.
+  (TensorFlow writes local and gs:// shards alike; the manifest, written last, commits them.)"""
   tmp = [os.path.join(out_dir, f'.{split}-{i:05d}-of-{num_shards:05d}.tfrecord')
          for i in range(num_shards)]
   writers = [tf.io.TFRecordWriter(p) for p in tmp]
@@ -35,24 +37,20 @@ def write_split(rows, out_dir: str, split: str, num_shards: int) -> dict:
   files = []
   for p in tmp:  # renamed only once complete: a crash never leaves a shard that looks done
     final = os.path.join(out_dir, os.path.basename(p)[1:])
-    os.replace(p, final)
+    tf.io.gfile.rename(p, final, overwrite=True)
     files.append(os.path.basename(final))
   return {'files': files, 'rows': n_rows, 'tokens': n_tokens, 'segments': n_segments}
 
 
 def write_manifest(out_dir: str, manifest: dict) -> None:
-  path = os.path.join(out_dir, MANIFEST)
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(manifest, f, indent=2)
-  os.replace(path + '.tmp', path)
+  fs.write_text(os.path.join(out_dir, MANIFEST), json.dumps(manifest, indent=2))
 
 
 def read_manifest(prepared_dir: str) -> dict:
   path = os.path.join(prepared_dir, MANIFEST)
   try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except (OSError, ValueError) as e:
+    return json.loads(fs.read_text(path))
+  except Exception as e:  # pylint: disable=broad-except  # OSError, TF's NotFound, bad JSON
     raise ConfigError(f'data.prepared_dir={prepared_dir}: unreadable {MANIFEST} ({e})') from e
 
 
@@ -69,6 +67,6 @@ def check(manifest: dict, prepared_dir: str, vocab_path: str, seq_len: int) -> d
   for split, info in manifest['splits'].items():
     files[split] = [os.path.join(prepared_dir, f) for f in info['files']]
     for f in files[split]:
-      if not os.path.isfile(f) and '://' not in f:
+      if not fs.isfile(f):
         raise ConfigError(f'data.prepared_dir: shard {f} listed in {MANIFEST} is missing')
   return files

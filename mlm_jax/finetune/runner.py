@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from mlm_jax import checkpointing, config_lib, metrics, optim, preemption, sharding, state
+from mlm_jax import checkpointing, config_lib, fs, metrics, optim, preemption, sharding, state
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -351,10 +351,10 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   if step == t.steps:
     result = run_eval(step)
     if jax.process_index() == 0:
-      with open(os.path.join(workdir, RESULT), 'w', encoding='utf-8') as fh:
-        json.dump({'task': f.task, 'method': f.method, 'seed': config.seed, 'step': step,
-                   'metrics': result, **{k: v for k, v in data.info.items()
-                                         if k != 'verbalizer_ids'}}, fh, indent=2)
+      fs.write_text(os.path.join(workdir, RESULT), json.dumps(
+          {'task': f.task, 'method': f.method, 'seed': config.seed, 'step': step,
+           'metrics': result, **{k: v for k, v in data.info.items() if k != 'verbalizer_ids'}},
+          indent=2))
   ckpt.close()
   writer.close()
   return result

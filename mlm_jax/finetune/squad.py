@@ -264,8 +264,8 @@ def apply_threshold(answers, diffs, threshold: float) -> dict[str, str]:
 def write_predictions(path: str, predictions: dict[str, str], diffs=None) -> None:
   """predictions.json ({qid: text}); for v2.0 also null_odds.json beside it."""
   import os  # pylint: disable=g-import-not-at-top
-  with open(path, 'w', encoding='utf-8') as f:
-    json.dump(predictions, f, ensure_ascii=False)
+  from mlm_jax import fs  # pylint: disable=g-import-not-at-top
+  fs.write_text(path, json.dumps(predictions, ensure_ascii=False))
   if diffs is not None:
-    with open(os.path.join(os.path.dirname(path), 'null_odds.json'), 'w', encoding='utf-8') as f:
-      json.dump({q: float(d) for q, d in diffs.items()}, f)
+    fs.write_text(os.path.join(os.path.dirname(path), 'null_odds.json'),
+                  json.dumps({q: float(d) for q, d in diffs.items()}))

@@ -7,6 +7,7 @@ import statistics
 
 import ml_collections
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.finetune import runner
 
@@ -37,9 +38,8 @@ def set_override(config, assignment: str) -> None:
 def run_one(base_config, task: str, seed: int, workdir: str) -> dict:
   """One fine-tune, or its cached result when WORKDIR already finished."""
   path = os.path.join(workdir, runner.RESULT)
-  if os.path.isfile(path):
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)['metrics']
+  if fs.isfile(path):
+    return json.loads(fs.read_text(path))['metrics']
   config = ml_collections.ConfigDict(base_config.to_dict())
   config.seed = seed
   return runner.run(config, workdir)
