@@ -119,6 +119,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   t.log_every_steps = 50  # steps between train metric records
   t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
   t.wandb_project = ''  # Weights & Biases project for the metrics too (pip install wandb)
+  t.remote_flush_seconds = 30.0  # gs:// workdir: metrics and TensorBoard uploaded this often
 
   c.eval = e = ml_collections.ConfigDict()
   e.every_steps = 500  # steps between evaluations (0: only at the end)

@@ -101,18 +101,25 @@ create_slice() {
     echo "error: TPU $NAME does not exist in $ZONE; pass --accelerator TYPE to create it" >&2
     exit 2
   fi
-  local version=${VERSION:-$(default_version "$ACCELERATOR")} capacity=()
+  local version capacity=()
+  version=${VERSION:-$(default_version "$ACCELERATOR")} || exit 2
   if [[ $SPOT == 1 ]]; then capacity=(--spot); fi
   if [[ $QUEUED == 1 ]]; then
     run gcloud compute tpus queued-resources create "$NAME" --node-id="$NAME" --zone="$ZONE" \
-      --accelerator-type="$ACCELERATOR" --runtime-version="$version" "${capacity[@]}"
-    if [[ $DRY_RUN == 0 ]]; then
-      until [[ $(gcloud compute tpus queued-resources describe "$NAME" --zone="$ZONE" \
-                 --format='value(state.state)') == ACTIVE ]]; do sleep 60; done
-    fi
+      --accelerator-type="$ACCELERATOR" --runtime-version="$version" ${capacity[@]+"${capacity[@]}"}
+    local state=''
+    while [[ $DRY_RUN == 0 && $state != ACTIVE ]]; do
+      sleep 60
+      state=$(gcloud compute tpus queued-resources describe "$NAME" --zone="$ZONE" \
+                --format='value(state.state)')
+      if [[ $state == FAILED || $state == SUSPENDED ]]; then
+        echo "error: queued resource $NAME is $state" >&2
+        exit 1
+      fi
+    done
   else
     run gcloud compute tpus tpu-vm create "$NAME" --zone="$ZONE" \
-      --accelerator-type="$ACCELERATOR" --version="$version" "${capacity[@]}"
+      --accelerator-type="$ACCELERATOR" --version="$version" ${capacity[@]+"${capacity[@]}"}
   fi
 }
 
@@ -134,13 +141,13 @@ cd ~/mlm_jax && git fetch -q origin && git checkout -q --detach $(printf '%q' "$
 # The training command, identical on every worker; overrides quoted for the remote shell.
 # Starting is idempotent: a run still alive on a worker (an ssh that dropped) is left alone.
 TRAIN="\$HOME/mlm_jax_venv/bin/python $(printf '%q ' -m mlm_jax.main --distributed=on \
-  "--config=$CONFIG" "--workdir=$WORKDIR" "${OVERRIDES[@]}")"
+  "--config=$CONFIG" "--workdir=$WORKDIR" ${OVERRIDES[@]+"${OVERRIDES[@]}"})"
 START="mkdir -p ~/mlm_jax_run && cd ~/mlm_jax && \
 if [ -f ~/mlm_jax_run/pid ] && kill -0 \"\$(cat ~/mlm_jax_run/pid)\" 2>/dev/null; then \
 echo 'still running'; else setsid nohup $TRAIN> ~/mlm_jax_run/worker.log 2>&1 < /dev/null & \
 echo \$! > ~/mlm_jax_run/pid; fi"
 # shellcheck disable=SC2016  # expands on worker 0, not here
-STREAM='tail -n +1 -F --pid="$(cat ~/mlm_jax_run/pid)" ~/mlm_jax_run/worker.log 2>/dev/null; grep -q "^done:" ~/mlm_jax_run/worker.log'
+STREAM='tail -n +1 -F --pid="$(cat ~/mlm_jax_run/pid)" ~/mlm_jax_run/worker.log 2>/dev/null; grep -q "^done:" ~/mlm_jax_run/worker.log'  # only a finished run prints done:
 
 if [[ $DRY_RUN == 1 ]]; then
   echo "# workers: ${WORKERS:-$(hosts_of "${ACCELERATOR:-v4-8}")}"
@@ -168,7 +175,8 @@ for ((attempt = 0; attempt <= RELAUNCH; attempt++)); do
   echo "# run stopped before its last step (slice state: $state)"
   if ((attempt == RELAUNCH)); then break; fi
   if [[ $state != READY ]]; then  # preempted or gone: a fresh slice resumes from the workdir
-    if [[ $state != MISSING ]]; then delete_slice; fi
+    # A preempted queued resource outlives its node (SUSPENDED): it is deleted either way.
+    if [[ $state != MISSING || $QUEUED == 1 ]]; then delete_slice; fi
     create_slice
   fi
 done

@@ -86,6 +86,7 @@ class Checkpointer:
       fs.makedirs(os.path.dirname(dest))
       fs.rmtree(dest)
       fs.move_tree(os.path.join(self.directory, str(step)), dest)
+    sharding.wait_for_processes(f'quarantined {step}')  # others reload after the move
     self._manager.reload()
     return dest
 

@@ -172,7 +172,7 @@ def local_copy(path: str):
 def cache_dir(*parts: str) -> str:
   """A local directory that outlives this call (the system's temporary area), for local
   copies of remote files that libraries read lazily."""
-  path = os.path.join(tempfile.gettempdir(), 'mlm_jax_cache', *parts)
+  path = os.path.join(tempfile.gettempdir(), f'mlm_jax_cache_{os.getuid()}', *parts)
   os.makedirs(path, exist_ok=True)
   return path
 
@@ -183,12 +183,20 @@ def cached_local(path: str) -> str:
   if not is_remote(path):
     return path
   import hashlib  # pylint: disable=g-import-not-at-top
-  key = hashlib.sha1(path.encode()).hexdigest()[:16]
-  target = os.path.join(cache_dir('remote', key, str(os.getpid())),
-                        os.path.basename(path.rstrip('/')))
+  stat = None if isdir(path) else _gfile().stat(path)  # a changed object is fetched anew
+  version = f'{path}|{stat.length}|{stat.mtime_nsec}' if stat else f'{path}|{os.getpid()}'
+  key = hashlib.sha1(version.encode()).hexdigest()[:16]
+  target = os.path.join(cache_dir('remote', key), os.path.basename(path.rstrip('/')))
   if not os.path.exists(target):
-    if isdir(path):
-      upload_tree(path, target)
+    partial = tempfile.mkdtemp(dir=os.path.dirname(target))  # complete copies only
+    fetched = os.path.join(partial, os.path.basename(target))
+    if stat is None:
+      upload_tree(path, fetched)
     else:
-      copy(path, target)
+      copy(path, fetched)
+    try:
+      os.rename(fetched, target)
+    except OSError:  # another process put it there first
+      pass
+    shutil.rmtree(partial, ignore_errors=True)
   return target

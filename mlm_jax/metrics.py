@@ -51,6 +51,21 @@ def peak_flops_per_device(configured: float) -> float:
   return PEAK_FLOPS.get(kind) or measure_peak_flops()
 
 
+def read_records(workdir: str, latest: bool = True) -> list[dict]:
+  """WORKDIR/metrics.jsonl's records ([] before the first), in step order. LATEST: one per
+  (split, step), the last written (a resumed run re-logs the steps after its checkpoint). A
+  line a running process is still writing is skipped."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not fs.exists(path):
+    return []
+  text = fs.read_text(path)
+  records = [json.loads(line) for line in text.split('\n')[:-1] if line.strip()]
+  if not latest:
+    return records
+  last = {(r['split'], r['step']): r for r in records}
+  return sorted(last.values(), key=lambda r: r['step'])
+
+
 def cpu_model() -> str:
   """The host CPU's model name (benchmarks quote ratios per CPU model: machines differ)."""
   try:
@@ -81,7 +96,11 @@ def _wandb_id(workdir: str) -> str:
 
 class Writer:
   """Appends one JSON object per record to WORKDIR/metrics.jsonl and mirrors to TensorBoard
-  (with the config and the hardware as text) and, when asked, to Weights & Biases."""
+  (with the config and the hardware as text) and, when asked, to Weights & Biases.
+
+  A gs:// workdir gets both written to a local staging directory and uploaded at most every
+  train.remote_flush_seconds (and at close): GCS has no append, so each upload rewrites whole
+  objects, and uploading at every record would make process 0 keep the others waiting."""
 
   def __init__(self, workdir: str, enabled: bool = True, config=None):
     self.enabled = enabled
@@ -89,14 +108,22 @@ class Writer:
     if not enabled:
       return
     fs.makedirs(workdir)
-    self._jsonl = fs.open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self._tb_dir = os.path.join(workdir, 'tensorboard')
-    self._tb_local = None
-    if fs.is_remote(workdir):  # event files are written locally and uploaded at each flush
+    self._workdir = workdir
+    self._staging = None
+    local = workdir
+    if fs.is_remote(workdir):
       import tempfile  # pylint: disable=g-import-not-at-top
-      self._tb_local = tempfile.TemporaryDirectory(prefix='mlm_jax_tensorboard_')
-    self._tb = SummaryWriter(self._tb_local.name if self._tb_local else self._tb_dir)
+      self._staging = tempfile.TemporaryDirectory(prefix='mlm_jax_metrics_')
+      local = self._staging.name
+      remote_jsonl = os.path.join(workdir, 'metrics.jsonl')
+      if fs.exists(remote_jsonl):  # a resumed run appends to what the workdir holds
+        fs.copy(remote_jsonl, os.path.join(local, 'metrics.jsonl'))
+    train_cfg = config.train if config is not None else {}
+    self._flush_every_s = float(train_cfg.get('remote_flush_seconds', 30.0))
+    self._uploaded_at = 0.0
+    self._jsonl = open(os.path.join(local, 'metrics.jsonl'), 'a', encoding='utf-8')
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self._tb = SummaryWriter(os.path.join(local, 'tensorboard'))
     if config is None:
       return
     self._tb.add_text('config', '```\n' + config.to_json(indent=2) + '\n```', 0)
@@ -107,7 +134,7 @@ class Writer:
       import wandb  # pylint: disable=g-import-not-at-top  # validated: installed
       self._wandb = wandb.init(project=project, name=os.path.basename(os.path.normpath(workdir)),
                                id=_wandb_id(workdir), resume='allow',
-                               dir=None if fs.is_remote(workdir) else workdir,
+                               dir=None if self._staging else workdir,
                                config={**config.to_dict(), 'hardware': hardware})
 
   def write(self, step: int, split: str, values: dict) -> None:
@@ -121,22 +148,25 @@ class Writer:
                if isinstance(v, (int, float)) and k != 'step'}
     for k, v in scalars.items():
       self._tb.add_scalar(k, v, step)
-    self._flush_tensorboard()
+    self._tb.flush()
+    self._upload()
     if self._wandb is not None:
       self._wandb.log(scalars, step=int(step))
 
-  def _flush_tensorboard(self) -> None:
-    self._tb.flush()
-    if self._tb_local is not None:
-      fs.upload_tree(self._tb_local.name, self._tb_dir)
+  def _upload(self, force: bool = False) -> None:
+    if self._staging is None or not (force or time.time() - self._uploaded_at
+                                     >= self._flush_every_s):
+      return
+    fs.upload_tree(self._staging.name, self._workdir)
+    self._uploaded_at = time.time()
 
   def close(self) -> None:
     if self.enabled:
       self._jsonl.close()
-      self._flush_tensorboard()
       self._tb.close()
-      if self._tb_local is not None:
-        self._tb_local.cleanup()
+      self._upload(force=True)
+      if self._staging is not None:
+        self._staging.cleanup()
       if self._wandb is not None:
         self._wandb.finish()
 

@@ -1,9 +1,8 @@
 """Curves of one or several runs from their metrics.jsonl: loss (train and eval), the
 objective's headline metric, learning rate and throughput, one panel each, one line per run."""
-import json
 import os
 
-from mlm_jax import fs
+from mlm_jax import fs, metrics
 
 PANELS = (('train', 'loss', 'train loss'), ('eval', 'loss', 'eval loss'),
           ('train', None, 'headline'), ('train', 'learning_rate', 'learning rate'),
@@ -11,14 +10,11 @@ PANELS = (('train', 'loss', 'train loss'), ('eval', 'loss', 'eval loss'),
 
 
 def read_records(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not fs.isfile(path):
-    raise FileNotFoundError(f'{path}: no metrics; is {workdir} a training workdir?')
-  records = [json.loads(line) for line in fs.read_text(path).splitlines() if line.strip()]
-  latest = {}  # a resumed run rewrites the steps after its checkpoint: keep the last record
-  for r in records:
-    latest[(r['split'], r['step'])] = r
-  return sorted(latest.values(), key=lambda r: r['step'])
+  records = metrics.read_records(workdir)
+  if not records and not fs.exists(os.path.join(workdir, 'metrics.jsonl')):
+    raise FileNotFoundError(f'{os.path.join(workdir, "metrics.jsonl")}: no metrics; is '
+                            f'{workdir} a training workdir?')
+  return records
 
 
 def headline(workdir: str, records: list[dict]) -> str:

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
 
 _SEED = np.uint32(0x9E3779B1)
@@ -61,10 +62,10 @@ def load(path: str, key: str = 'objective.ngram_lexicon') -> Lexicon:
   if not path:
     raise ConfigError(f'{key} is empty: n-gram masking needs a lexicon '
                       '(tools/build_ngram_lexicon.py writes one)')
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise ConfigError(f'{key}={path}: no such file')
   try:
-    with np.load(path) as z:
+    with np.load(fs.cached_local(path)) as z:
       lex = Lexicon(z['ngrams'], z['lengths'], z['hashes'], z['tstat'], z['counts'],
                     int(z['vocab_size']), str(z['vocab_fingerprint']))
   except (OSError, ValueError, KeyError) as e:

@@ -241,7 +241,11 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     eval_values = run_eval(step)
   ckpt.close()
   writer.close()
-  _log(f'done: step {step}, workdir {fs.absolute(workdir)}')
+  if step == t_cfg.steps:  # launchers key on this line: only a finished run prints it
+    _log(f'done: step {step}, workdir {fs.absolute(workdir)}')
+  else:
+    _log(f'stopped: step {step} of {t_cfg.steps} (run the same command to resume), '
+         f'workdir {fs.absolute(workdir)}')
   return eval_values
 
 

@@ -2,6 +2,7 @@
 when a run fails before its loop starts (no stray config.json, corpus or vocabulary)."""
 import contextlib
 import os
+import uuid
 
 from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
@@ -16,7 +17,8 @@ def check(workdir: str, shared: bool = False) -> None:
   if not workdir:
     raise ConfigError('--workdir must name a directory')
   if fs.is_remote(workdir):  # gs://: an object written and deleted again says it all
-    probe = os.path.join(workdir, f'.mlm_jax_write_probe.{os.getpid()}')
+    # Unique per host and call: the hosts of a pod probe the same workdir at once.
+    probe = os.path.join(workdir, f'.mlm_jax_write_probe.{uuid.uuid4().hex}')
     try:
       fs.write_text(probe, '')
       fs.remove(probe)

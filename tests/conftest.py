@@ -12,7 +12,6 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
-import json  # noqa: E402
 import sys  # noqa: E402
 
 import jax  # noqa: E402
@@ -119,11 +118,8 @@ def glue_smoke_finetune(pre_workdir: str, workdir: str, **overrides) -> dict:
 def read_records(workdir, split=None):
   """The records of WORKDIR/metrics.jsonl (of SPLIT, if given); a line still being written by
   a running process is skipped; no file yet: []."""
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path, encoding='utf-8') as f:
-    rows = [json.loads(line) for line in f if line.endswith('\n')]
+  from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
+  rows = metrics.read_records(workdir, latest=False)
   return [r for r in rows if split is None or r['split'] == split]
 
 

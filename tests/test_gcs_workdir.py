@@ -1,6 +1,5 @@
 """A gs:// run end to end against a local GCS emulator (tests/gcs/): train, SIGKILL, resume
 bit-exact, export, plot and inspect — workdir, data, vocabulary and export all in the bucket."""
-import json
 import os
 import random
 import subprocess
@@ -10,7 +9,7 @@ import time
 import pytest
 
 from mlm_jax import checkpointing, fs, metrics_plot
-from tests.conftest import REPO, smoke_cli
+from tests.conftest import REPO, read_records, smoke_cli
 from tests.gcs import emulator
 
 pytestmark = pytest.mark.slow  # an emulator, a proxy and three training processes
@@ -32,22 +31,15 @@ def bucket(shared_vocab):
       os.environ.update(saved)
 
 
-def _records(workdir):
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not fs.exists(path):
-    return []
-  lines = fs.read_text(path).splitlines()
-  return [json.loads(line) for line in lines if line.strip()]
-
-
 def _losses(workdir):
-  return {r['step']: r['loss'] for r in _records(workdir) if r['split'] == 'train'}
+  return {r['step']: r['loss'] for r in read_records(workdir, 'train')}  # last wins
 
 
 def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_path):
   root, env, data = bucket
   common = ('--config.train.steps=16', '--config.train.log_every_steps=1',
-            '--config.checkpoint.every_steps=4')
+            '--config.checkpoint.every_steps=4',
+            '--config.train.remote_flush_seconds=0')  # metrics uploaded at once: the kill sees them
 
   def cli(workdir):
     args, cli_env = smoke_cli(data, workdir, *common)
@@ -78,7 +70,7 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
   got = _losses(remote)
   assert max(got) == 16 and got == expected, (kill_at, got, expected)
 
-  # Everything a run leaves is in the bucket, nothing beside the command's directory.
+  # Everything a run leaves is in the bucket.
   names = set(fs.listdir(remote))
   assert {'checkpoints', 'config.json', 'metrics.jsonl', 'tensorboard', 'vocab'} <= names
   assert fs.glob(f'{remote}/tensorboard/events.out.tfevents.*')

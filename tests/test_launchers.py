@@ -142,3 +142,83 @@ def test_gpu_slurm_one_process_per_gpu():
                             'VENV': os.path.dirname(os.path.dirname(sys.executable))})
   cmd = _commands(out.stdout)[-1]
   assert cmd[0] == 'srun' and '--config.mesh.dcn_data=4' in cmd and cmd[-1] == MIXTURE
+
+
+FAKE_GCLOUD = r'''#!/usr/bin/env bash
+# Records every call; answers like gcloud for one slice whose state lives in $STATE_FILE.
+echo "$*" >> "$CALLS"
+state=$(cat "$STATE_FILE")
+case "$*" in
+  *"tpu-vm describe"*"value(state)"*) [[ $state == MISSING ]] && exit 1; echo "$state" ;;
+  *"tpu-vm describe"*networkEndpoints*) echo "10.0.0.1;10.0.0.2" ;;
+  *"tpu-vm create"*|*"queued-resources create"*) echo READY > "$STATE_FILE" ;;
+  *"tpu-vm delete"*|*"queued-resources delete"*) echo MISSING > "$STATE_FILE" ;;
+  *"--worker=0"*)  # the log stream: the run ends as the next scripted outcome says
+    outcome=$(head -n 1 "$OUTCOMES"); sed -i 1d "$OUTCOMES"
+    case $outcome in
+      finished) exit 0 ;;
+      preempted) echo PREEMPTED > "$STATE_FILE"; exit 255 ;;
+      dropped) exit 255 ;;
+    esac ;;
+esac
+exit 0
+'''
+
+
+def _fake_tpu_run(tmp_path, outcomes, *options):
+  bin_dir = tmp_path / 'bin'
+  bin_dir.mkdir()
+  (bin_dir / 'gcloud').write_text(FAKE_GCLOUD)
+  (bin_dir / 'gcloud').chmod(0o755)
+  (tmp_path / 'state').write_text('READY\n')
+  (tmp_path / 'outcomes').write_text('\n'.join(outcomes) + '\n')
+  env = {**os.environ, 'PATH': f'{bin_dir}:{os.environ["PATH"]}', 'CALLS': str(tmp_path / 'calls'),
+         'STATE_FILE': str(tmp_path / 'state'), 'OUTCOMES': str(tmp_path / 'outcomes')}
+  out = subprocess.run(['bash', os.path.join(LAUNCH, 'tpu_vm.sh'), *options, '--accelerator',
+                        'v4-16', '--repo', 'https://example.org/m.git', '--commit', 'abc', 'tpu',
+                        'z', 'configs/bert.py', 'gs://b/run'], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=60)
+  calls = (tmp_path / 'calls').read_text().splitlines()
+  return out, [c.split(' --')[0] for c in calls]
+
+
+def test_tpu_relaunches_after_preemption_until_the_run_finishes(tmp_path):
+  out, calls = _fake_tpu_run(tmp_path, ['preempted', 'dropped', 'finished'], '--spot')
+  assert out.returncode == 0 and '# run finished: gs://b/run' in out.stdout, out.stderr
+  ssh = 'compute tpus tpu-vm ssh tpu'
+  assert calls == [
+      'compute tpus tpu-vm describe tpu', 'compute tpus tpu-vm describe tpu',  # reused, counted
+      ssh, ssh, ssh,  # install, start, stream: preempted
+      'compute tpus tpu-vm describe tpu', 'compute tpus tpu-vm delete tpu',
+      'compute tpus tpu-vm create tpu',  # a fresh slice
+      ssh, ssh, ssh,  # stream dropped, slice still READY: same slice, start is idempotent
+      'compute tpus tpu-vm describe tpu',
+      ssh, ssh, ssh]  # finished
+
+
+def test_tpu_without_relaunch_stops_with_an_error(tmp_path):
+  out, _ = _fake_tpu_run(tmp_path, ['preempted'])
+  assert out.returncode == 1 and 'rerun this command to resume' in out.stderr
+
+
+@pytest.mark.parametrize('last_line,requeued', [('stopped: step 5 of 10', True),
+                                                ('done: step 10, workdir /w', False)])
+def test_gpu_slurm_requeues_only_an_unfinished_run(tmp_path, last_line, requeued):
+  shutil.copytree(LAUNCH, tmp_path / 'launch')
+  (tmp_path / 'venv' / 'bin').mkdir(parents=True)
+  (tmp_path / 'venv' / 'bin' / 'activate').write_text('')
+  bin_dir = tmp_path / 'bin'
+  bin_dir.mkdir()
+  (bin_dir / 'srun').write_text(f'#!/bin/sh\necho "{last_line}"\n')
+  (bin_dir / 'scontrol').write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/scontrol\n')
+  for f in ('srun', 'scontrol'):
+    (bin_dir / f).chmod(0o755)
+  env = {**os.environ, 'PATH': f'{bin_dir}:{os.environ["PATH"]}', 'SLURM_SUBMIT_DIR': str(tmp_path),
+         'SLURM_JOB_ID': '42', 'SLURM_NNODES': '2', 'VENV': str(tmp_path / 'venv')}
+  out = subprocess.run(['bash', str(tmp_path / 'launch' / 'gpu_slurm.sbatch'), 'configs/bert.py',
+                        '/shared/r'], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+  assert out.returncode == 0, out.stderr
+  assert (tmp_path / 'scontrol').exists() == requeued
+  if requeued:
+    assert (tmp_path / 'scontrol').read_text().split() == ['requeue', '42']

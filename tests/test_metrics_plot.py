@@ -12,8 +12,9 @@ def _run(workdir, scale: float, objective='mlm'):
   config = tiny_config(**{'objective.name': objective})
   train.write_run_config(config, str(workdir))
   with open(os.path.join(workdir, 'metrics.jsonl'), 'w', encoding='utf-8') as f:
-    for step in (10, 20, 30, 20, 30, 40):  # resumed after step 20: steps 20-30 logged twice
-      f.write(json.dumps({'step': step, 'split': 'train', 'loss': scale * 9 / step,
+    for i, step in enumerate((10, 20, 30, 20, 30, 40)):  # resumed: steps 20, 30 logged twice
+      stale = 5.0 if i in (1, 2) else 0.0  # the first, overwritten values differ
+      f.write(json.dumps({'step': step, 'split': 'train', 'loss': scale * 9 / step + stale,
                           'mlm_accuracy': step / 100, 'learning_rate': 1e-3,
                           'tokens_per_sec': 1000.0 + step}) + '\n')
     f.write(json.dumps({'step': 40, 'split': 'eval', 'loss': scale, 'mlm_accuracy': 0.3}) + '\n')
@@ -33,7 +34,7 @@ def test_one_curve_per_run_and_metric(tmp_path):
     assert len(ax.get_lines()) == 2, ax.get_title()
   steps, losses = fig.axes[0].get_lines()[1].get_data()
   assert list(steps) == [10, 20, 30, 40]  # the resumed steps once, last record kept
-  assert losses[-1] == 2.0 * 9 / 40
+  assert list(losses) == [2.0 * 9 / s for s in (10, 20, 30, 40)]
 
 
 def test_tool_writes_the_png_and_refuses_a_missing_workdir(tmp_path):

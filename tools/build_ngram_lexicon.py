@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from mlm_jax import config_lib, main as entry, ngrams, validation  # noqa: E402
+from mlm_jax import config_lib, fs, main as entry, ngrams, validation  # noqa: E402
 
 _OUT = flags.DEFINE_string('out', None, 'Output .npz file.', required=True)
 _SIZE = flags.DEFINE_integer('size', 10_000, 'Lexicon entries (split evenly over lengths).')
@@ -51,8 +51,8 @@ def main(argv):
                               _MIN_COUNT.value)
     if not lex.size:
       raise config_lib.ConfigError(f'no n-gram occurs --min_count={_MIN_COUNT.value} times')
-    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    ngrams.save(lex, _OUT.value)
+    with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value))) as local:  # or gs://
+      ngrams.save(lex, os.path.join(local, os.path.basename(_OUT.value)))
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
   per_len = {n: int((lex.lengths == n).sum()) for n in range(2, lex.max_len + 1)}

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from mlm_jax import config_lib, main as entry, validation  # noqa: E402
+from mlm_jax import config_lib, fs, main as entry, validation  # noqa: E402
 
 _TYPE = flags.DEFINE_enum('type', 'unigram', ['unigram', 'bpe', 'wordpiece'], 'Vocabulary kind.')
 _SIZE = flags.DEFINE_integer('size', 8000, 'Vocabulary size.')
@@ -38,18 +38,21 @@ def main(argv):
     docs = pipeline.documents(config.data, entry.workdir())
     texts = (t.decode('utf-8') for t in docs.map(lambda ex: ex['text']).as_numpy_iterator())
     if _TYPE.value == 'wordpiece':
-      out = vocab_builder.train_wordpiece(texts, _OUT.value, _SIZE.value, _LOWERCASE.value,
-                                          _MAX_DOCS.value)
+      with fs.local_dir(_OUT.value) as local:  # a local directory or gs://
+        vocab_builder.train_wordpiece(texts, local, _SIZE.value, _LOWERCASE.value,
+                                      _MAX_DOCS.value)
+      out = _OUT.value
     else:
       if not _OUT.value.endswith('.model'):
         raise config_lib.ConfigError(f'--out={_OUT.value}: a SentencePiece model must end in '
                                      '.model')
-      os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
       try:
-        out = vocab_builder.train_sentencepiece(texts, _OUT.value, _SIZE.value, _TYPE.value,
-                                                _MAX_DOCS.value)
+        with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value))) as local:
+          vocab_builder.train_sentencepiece(texts, os.path.join(local, os.path.basename(
+              _OUT.value)), _SIZE.value, _TYPE.value, _MAX_DOCS.value)
       except vocab_builder.VocabSizeError as e:
         raise config_lib.ConfigError(f'--size={_SIZE.value}: {e}') from None
+      out = _OUT.value
     loaded = vocab.load(out)
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')

@@ -56,7 +56,7 @@ def write_corpus(out_dir: str) -> dict[str, str]:
   if all(os.path.exists(p) for p in paths.values()):
     return paths
   os.makedirs(out_dir, exist_ok=True)
-  tmp = {s: p + '.tmp' for s, p in paths.items()}
+  tmp = {s: f'{p}.{os.getpid()}.tmp' for s, p in paths.items()}  # concurrent writers
   with open(tmp['train'], 'w', encoding='utf-8') as train, \
        open(tmp['validation'], 'w', encoding='utf-8') as valid:
     seen = set()

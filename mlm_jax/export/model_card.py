@@ -1,9 +1,8 @@
 """README.md beside every Hugging Face export: what was trained, on what, for how long, and how
 well (the run's own numbers), so an exported directory explains itself on the hub or on disk."""
-import json
 import os
 
-from mlm_jax import fs, lineage
+from mlm_jax import lineage, metrics
 
 
 def _data_line(d) -> str:
@@ -18,13 +17,6 @@ def _data_line(d) -> str:
   if d.task == 'prepared':
     return f'the prepared corpus `{d.prepared_dir}`'
   return f'data.task={d.task}'
-
-
-def _records(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not fs.isfile(path):
-    return []
-  return [json.loads(line) for line in fs.read_text(path).splitlines() if line.strip()]
 
 
 def _last(records: list[dict], split: str, step: int) -> dict:
@@ -61,7 +53,7 @@ def text(config, workdir: str, step: int) -> str:
   ancestors = lineage.read(workdir)
   if len(ancestors) > 1:
     lines.append(f'| continued from | {len(ancestors) - 1} earlier run(s) (lineage.json) |')
-  records = _records(workdir)
+  records = metrics.read_records(workdir)
   for split in ('eval', 'train'):
     last = _last(records, split, step)
     if last:
