@@ -141,12 +141,13 @@ def upload_tree(src: str, dst: str) -> None:
 
 
 @contextlib.contextmanager
-def local_dir(path: str):
+def local_dir(path: str, create: bool = False):
   """A local directory standing for PATH: PATH itself when local; a temporary directory that is
   uploaded to PATH on success when remote (for writers that only know local files:
   transformers' save_pretrained, safetensors, SentencePiece's trainer)."""
-  if not is_remote(path):
-    os.makedirs(path, exist_ok=True)
+  if not is_remote(path):  # CREATE: made now; else by the writer (a refusal leaves nothing)
+    if create:
+      os.makedirs(path, exist_ok=True)
     yield path
     return
   with tempfile.TemporaryDirectory(prefix='mlm_jax_') as tmp:

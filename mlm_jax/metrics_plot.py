@@ -48,6 +48,6 @@ def plot(workdirs: list[str], out: str, labels: list[str] | None = None):
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=8)
   fig.tight_layout()
-  with fs.local_dir(os.path.dirname(fs.absolute(out))) as local:
+  with fs.local_dir(os.path.dirname(fs.absolute(out)), create=True) as local:
     fig.savefig(os.path.join(local, os.path.basename(out)), dpi=110)
   return fig

@@ -51,7 +51,7 @@ def main(argv):
                               _MIN_COUNT.value)
     if not lex.size:
       raise config_lib.ConfigError(f'no n-gram occurs --min_count={_MIN_COUNT.value} times')
-    with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value))) as local:  # or gs://
+    with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value)), create=True) as local:  # or gs://
       ngrams.save(lex, os.path.join(local, os.path.basename(_OUT.value)))
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')

@@ -47,7 +47,7 @@ def main(argv):
         raise config_lib.ConfigError(f'--out={_OUT.value}: a SentencePiece model must end in '
                                      '.model')
       try:
-        with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value))) as local:
+        with fs.local_dir(os.path.dirname(fs.absolute(_OUT.value)), create=True) as local:
           vocab_builder.train_sentencepiece(texts, os.path.join(local, os.path.basename(
               _OUT.value)), _SIZE.value, _TYPE.value, _MAX_DOCS.value)
       except vocab_builder.VocabSizeError as e:
