@@ -114,8 +114,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   _log('config (beyond configs/base.py): ' + (' '.join(config_lib.differences(config)) or '-'))
   shard, num_shards = sharding.data_shard(mesh, t_cfg.batch_size)
   host_batch = t_cfg.batch_size // num_shards
+  # A dry run reads one batch unshuffled: filling the shuffle buffer would read thousands of
+  # rows to check one.
   train_iter = pipeline.BatchIterator(pipeline.make_dataset(
-      source, 'train', config.data.seq_len, host_batch, train=True, seed=config.seed,
+      source, 'train', config.data.seq_len, host_batch, train=not dry_run, seed=config.seed,
       host_index=shard, host_count=num_shards,
       tf_threads=config.data.tf_threads, host_sharding=config.data.host_sharding))
 
