@@ -124,6 +124,8 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       '/path/to/bert-base-uncased': minilm_dir,
       'corpus/*.txt': shared_vocab['train'], 'corpus/valid.txt': shared_vocab['validation'],
       '/data/enwiki/*/wiki_*': wiki, '/tmp/wiki/wordpiece/vocab.txt': wordpiece_vocab,
+      # a third of the extracts: a dry run without data.vocab_path trains a vocabulary on them
+      '../shared/data/pretrain/enwiki_wikitasks/wiki_*.gz': wiki,
       '/tmp/wiki/wp/vocab.txt': wordpiece_vocab, '/tmp/pay/wordpiece/vocab.txt': wordpiece_vocab,
       '/tmp/wiki/lexicon.npz': ngram_lexicon_file, 'LEX.npz': ngram_lexicon_file,
       # fine-tuning: a pre-training workdir, the shared GLUE and SQuAD files
