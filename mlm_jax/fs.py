@@ -155,21 +155,6 @@ def local_dir(path: str, create: bool = False):
     upload_tree(tmp, path)
 
 
-@contextlib.contextmanager
-def local_copy(path: str):
-  """A local file or directory with PATH's contents (for readers that only know local files)."""
-  if not is_remote(path):
-    yield path
-    return
-  with tempfile.TemporaryDirectory(prefix='mlm_jax_') as tmp:
-    target = os.path.join(tmp, os.path.basename(path.rstrip('/')))
-    if isdir(path):
-      upload_tree(path, target)
-    else:
-      copy(path, target)
-    yield target
-
-
 def cache_dir(*parts: str) -> str:
   """A local directory that outlives this call (the system's temporary area), for local
   copies of remote files that libraries read lazily."""

@@ -84,8 +84,8 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
   assert {'config.json', 'model.safetensors', 'tokenizer.json', 'README.md'} <= set(
       fs.listdir(out))
   from transformers import AutoModelForMaskedLM  # pylint: disable=g-import-not-at-top
-  with fs.local_copy(out) as hf_dir:
-    assert type(AutoModelForMaskedLM.from_pretrained(hf_dir)).__name__ == 'BertForMaskedLM'
+  hf_dir = fs.cached_local(out)  # transformers reads local directories only
+  assert type(AutoModelForMaskedLM.from_pretrained(hf_dir)).__name__ == 'BertForMaskedLM'
 
   plot = f'{root}/plots/cut.png'
   metrics_plot.plot([remote], plot)
