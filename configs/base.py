@@ -61,7 +61,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.span_p = 0.2  # spans: span length in words ~ Geo(span_p) (SpanBERT: 0.2, mean 3.8 words)
   o.span_max_words = 10  # spans: span lengths clipped at this many words (SpanBERT: 10)
   o.tag_rate = 0.3  # tagged: share of a row's tagged units masked whole (BiTimeBERT: 0.3)
-  o.crts_cluster_bits = 6  # crts: substitutes come from the original's bucket of 2^bits (hashed embeddings)
+  o.crts_cluster_map = ''  # crts: token -> cluster file, one id per line (tools/build_cluster_map.py)
+  o.crts_clusters = 0  # crts: clusters in that map (its largest id + 1; sizes the count matrix)
+  o.crts_beta = 2.0  # crts: inverse temperature of the substitute cluster's softmax (the authors')
+  o.crts_cluster_bits = 6  # crts_simhash: substitutes from the original's bucket of 2^bits
   o.disc_weight = 50.0  # electra/mcl: loss = generator MLM + disc_weight x discriminator loss
   o.causal_fraction = 0.0625  # gpt_bert: share of rows trained causally (GPT-BERT: 1 in 16)
   o.se_threshold = 0.1  # self_evolution: a token is hard when its own-id loss exceeds this (nats)

@@ -4,15 +4,17 @@ Layout: WORKDIR/checkpoints/<step>/ is Orbax's (train state, atomically committe
 WORKDIR/checkpoints/data_state/<step>/host_<i>_of_<n>.* is each host's input-iterator position,
 written before the Orbax save of the same step starts, so a committed step always has it.
 """
+import dataclasses
 import os
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from mlm_jax import fs, models, optim, sharding, state
+from mlm_jax import fs, models, objectives, optim, sharding, state
 from mlm_jax.config_lib import ConfigError
 
 DATA_STATE = 'data_state'
@@ -48,9 +50,27 @@ class Checkpointer:
     self._prune_data_states()
     return saved
 
+  def _predates_objective_state(self, step: int, abstract_state) -> bool:
+    """A TrainState checkpoint written before TrainState carried objective_state."""
+    saved = self._manager.item_metadata(step)['state']
+    return (hasattr(abstract_state, 'objective_state')
+            and 'objective_state' not in getattr(saved, 'tree', saved))
+
   def restore(self, step: int, abstract_state, data_iterator=None):
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    if not self._predates_objective_state(step, abstract_state):
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))['state']
+    else:  # an older checkpoint: everything else restores; the objective's state starts afresh
+      rest = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
+              if f.name != 'objective_state'}
+      restored = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(rest)))['state']
+      fresh = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype, device=a.sharding),
+                           abstract_state.objective_state)
+      if jax.tree.leaves(fresh):
+        print(f'warning: checkpoint {self.directory}/{step} predates the objective state; '
+              'it restarts from zeros', flush=True)
+      restored = abstract_state.replace(**restored, objective_state=fresh)
     if data_iterator is not None and fs.glob(self._data_prefix(step) + '*'):
       data_iterator.restore(self._data_prefix(step))
     elif data_iterator is not None and fs.glob(os.path.join(self.directory, DATA_STATE,
@@ -58,7 +78,7 @@ class Checkpointer:
       print(f'warning: step {step} was saved with another number of processes; the input '
             'pipeline starts its stream afresh (parameters and optimizer state are restored)',
             flush=True)
-    return restored['state']
+    return restored
 
   def restore_latest(self, abstract_state, data_iterator=None):
     """(step, state) of the newest checkpoint that restores, or (None, None).
@@ -95,7 +115,10 @@ class Checkpointer:
     if saved is None:
       raise ValueError('unreadable checkpoint metadata')
     have = dict(flat_paths(saved))
+    legacy = self._predates_objective_state(step, abstract_state)
     for path, want in flat_paths(abstract_state):  # parameters come first in TrainState
+      if legacy and path.startswith('objective_state/'):
+        continue
       if path not in have:
         raise ConfigError(f'checkpoint {self.directory}/{step} has no tensor {path}')
       shape = tuple(getattr(have[path], 'shape', ()) or ())
@@ -143,10 +166,12 @@ def one_device_abstract(config) -> tuple:
   mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
   model = models.build(config.model)
   tx = optim.make_optimizer(config.train)
+  init_objective_state = objectives.init_state_fn(config.objective)
   with jax.set_mesh(mesh):
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh,
-                                      sharding.rules(config.mesh))
-  return tx, state.abstract_state(state.make_init_fn(model, tx, config.data.seq_len), shardings)
+                                      sharding.rules(config.mesh), init_objective_state)
+  init_fn = state.make_init_fn(model, tx, config.data.seq_len, init_objective_state)
+  return tx, state.abstract_state(init_fn, shardings)
 
 
 def restore_params(config, workdir: str, step: int | None = None):

@@ -19,6 +19,9 @@ class TrainState:
   opt_state: Any
   nonfinite_steps: jax.Array  # updates skipped because the loss or a gradient was NaN/Inf
   first_nonfinite_step: jax.Array  # the first such step, or -1
+  # What a stateful objective carries between steps, outside the gradient (C-RTS's counts of
+  # the detector's errors): {} for most objectives. Checkpointed with the rest.
+  objective_state: Any
 
 
 def init_variables(model: nn.Module, seq_len: int, rng) -> dict:
@@ -27,22 +30,33 @@ def init_variables(model: nn.Module, seq_len: int, rng) -> dict:
   return model.init({'params': rng}, ids, jnp.ones_like(ids), ids, ids[:, :1])['params']
 
 
-def new_state(params, tx: optax.GradientTransformation, step: int = 0) -> TrainState:
+def no_objective_state() -> dict:
+  return {}
+
+
+def new_state(params, tx: optax.GradientTransformation, step: int = 0,
+              objective_state=None) -> TrainState:
   """The one place a TrainState is built: fresh optimizer state and counters around PARAMS."""
   return TrainState(step=jnp.full((), step, jnp.int32), params=params, opt_state=tx.init(params),
                     nonfinite_steps=jnp.zeros((), jnp.int32),
-                    first_nonfinite_step=jnp.full((), -1, jnp.int32))
+                    first_nonfinite_step=jnp.full((), -1, jnp.int32),
+                    objective_state={} if objective_state is None else objective_state)
 
 
-def make_init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int
+def make_init_fn(model: nn.Module, tx: optax.GradientTransformation, seq_len: int,
+                 init_objective_state: Callable[[], Any] = no_objective_state
                  ) -> Callable[[jax.Array], TrainState]:
+  """INIT_OBJECTIVE_STATE: Objective.init_state bound to its config (traced, not a constant)."""
   def init(rng) -> TrainState:
-    return new_state(nn.meta.unbox(init_variables(model, seq_len, rng)), tx)
+    return new_state(nn.meta.unbox(init_variables(model, seq_len, rng)), tx,
+                     objective_state=init_objective_state())
   return init
 
 
-def state_shardings(model, tx, seq_len: int, mesh, axis_rules):
-  """Shardings of every TrainState leaf, derived from the parameters' logical axes."""
+def state_shardings(model, tx, seq_len: int, mesh, axis_rules,
+                    init_objective_state: Callable[[], Any] = no_objective_state):
+  """Shardings of every TrainState leaf, derived from the parameters' logical axes (the
+  objective's state is small and replicated)."""
   boxed = jax.eval_shape(lambda r: init_variables(model, seq_len, r), jax.random.key(0))
   param_specs = nn.get_partition_spec(boxed)
   params = jax.tree.map(lambda x: x.value if isinstance(x, nn.meta.AxisMetadata) else x, boxed,
@@ -51,8 +65,9 @@ def state_shardings(model, tx, seq_len: int, mesh, axis_rules):
   opt_specs = optax.tree_map_params(tx, lambda _, spec: spec, opt_shapes, param_specs,
                                     transform_non_params=lambda _: P(),
                                     is_leaf=lambda x: isinstance(x, P))
+  objective_specs = jax.tree.map(lambda _: P(), jax.eval_shape(init_objective_state))
   specs = TrainState(step=P(), params=param_specs, opt_state=opt_specs, nonfinite_steps=P(),
-                     first_nonfinite_step=P())
+                     first_nonfinite_step=P(), objective_state=objective_specs)
   return sharding.logical_to_sharding(specs, mesh, axis_rules)
 
 

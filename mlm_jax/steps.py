@@ -8,7 +8,7 @@ import optax
 from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
-LossFn = Callable[..., LossOutput]  # loss_fn(params, batch, rng, train) -> LossOutput
+LossFn = Callable[..., LossOutput]  # loss_fn(params, batch, rng, train[, objective_state])
 
 
 def add_metrics(a: dict, b: dict) -> dict:
@@ -29,33 +29,45 @@ def _step_metrics(out: LossOutput) -> dict:
   return {**out.metrics, 'loss': (out.loss, jnp.ones(()))}
 
 
-def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int):
-  """(mean gradients, summed metrics, mean loss) over NUM_MICRO micro-batches."""
-  def objective(p, b, r):
-    out = loss_fn(p, b, r, train=True)
-    return out.loss, _step_metrics(out)
+def call_loss(loss_fn: LossFn, params, batch, rng, train: bool, objective_state) -> LossOutput:
+  """Only a stateful objective's loss is handed its state (objective_state=...)."""
+  if objective_state:
+    return loss_fn(params, batch, rng, train=train, objective_state=objective_state)
+  return loss_fn(params, batch, rng, train=train)
+
+
+def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objective_state=None):
+  """(mean gradients, summed metrics, mean loss, objective state) over NUM_MICRO micro-batches;
+  a stateful objective's state is updated after each micro-batch in turn."""
+  objective_state = {} if objective_state is None else objective_state
+
+  def objective(p, b, r, s):
+    out = call_loss(loss_fn, p, b, r, True, s)
+    return out.loss, (_step_metrics(out), s if out.new_state is None else out.new_state)
 
   grad_fn = jax.value_and_grad(objective, has_aux=True)
   if num_micro == 1:
-    (loss, metrics), grads = grad_fn(params, batch, rng)
-    return grads, metrics, loss
+    (loss, (metrics, objective_state)), grads = grad_fn(params, batch, rng, objective_state)
+    return grads, metrics, loss, objective_state
 
   micro = split_micro_batches(batch, num_micro)
 
   def body(carry, xs):
-    grads_acc, metrics_acc, loss_acc = carry
+    grads_acc, metrics_acc, loss_acc, s = carry
     i, mb = xs
-    (loss, metrics), grads = grad_fn(params, mb, jax.random.fold_in(rng, i))
+    (loss, (metrics, s)), grads = grad_fn(params, mb, jax.random.fold_in(rng, i), s)
     return (add_metrics(grads_acc, grads), add_metrics(metrics_acc, metrics),
-            loss_acc + loss), None
+            loss_acc + loss, s), None
 
   first = jax.tree.map(lambda x: x[0], micro)
-  (_, m_shapes), g_shapes = jax.eval_shape(grad_fn, params, first, rng)
+  (_, (m_shapes, _)), g_shapes = jax.eval_shape(grad_fn, params, first, rng, objective_state)
   zeros = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), t)  # noqa: E731
-  (grads, metrics, loss), _ = jax.lax.scan(
-      body, (zeros(g_shapes), zeros(m_shapes), jnp.zeros(())), (jnp.arange(num_micro), micro))
+  (grads, metrics, loss, objective_state), _ = jax.lax.scan(
+      body, (zeros(g_shapes), zeros(m_shapes), jnp.zeros(()), objective_state),
+      (jnp.arange(num_micro), micro))
   # Each micro-batch loss is a mean; the step's gradient is the mean over micro-batches.
-  return jax.tree.map(lambda g: g / num_micro, grads), metrics, loss / num_micro
+  return (jax.tree.map(lambda g: g / num_micro, grads), metrics, loss / num_micro,
+          objective_state)
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossFn,
@@ -63,7 +75,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
                ) -> tuple[TrainState, dict]:
   """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks."""
   step_rng = jax.random.fold_in(rng, state.step)
-  grads, metrics, loss = loss_and_grads(loss_fn, state.params, batch, step_rng, num_micro)
+  grads, metrics, loss, objective_state = loss_and_grads(loss_fn, state.params, batch, step_rng,
+                                                         num_micro, state.objective_state)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = optax.tree.norm(grads)
@@ -76,15 +89,18 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
   new_state = state.replace(
       step=state.step + 1, params=keep(params, state.params),
       opt_state=keep(opt_state, state.opt_state),
+      objective_state=keep(objective_state, state.objective_state),
       nonfinite_steps=state.nonfinite_steps + (~finite).astype(jnp.int32),
       first_nonfinite_step=jnp.where((state.first_nonfinite_step < 0) & ~finite,
                                      state.step + 1, state.first_nonfinite_step))
   return new_state, metrics
 
 
-def eval_step(params: Any, batch: dict, rng: jax.Array, *, loss_fn: LossFn) -> dict:
-  """Metrics (sum, count) of one batch; 'label_counts' holds the target histogram, if any."""
-  out = loss_fn(params, batch, rng, train=False)
+def eval_step(params: Any, batch: dict, rng: jax.Array, objective_state=None, *,
+              loss_fn: LossFn) -> dict:
+  """Metrics (sum, count) of one batch; 'label_counts' holds the target histogram, if any.
+  A stateful objective reads its state (as trained so far) and leaves it unchanged."""
+  out = call_loss(loss_fn, params, batch, rng, False, objective_state)
   metrics = _step_metrics(out)
   if out.label_counts is not None:
     metrics['label_counts'] = out.label_counts

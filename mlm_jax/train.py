@@ -132,9 +132,11 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   word_start = (source.word_start if masking.uses_word_starts(config.objective)
                 or objective.uses_word_starts else None)
   loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
-  init_fn = state.make_init_fn(model, tx, config.data.seq_len)
+  init_objective_state = objectives.init_state_fn(config.objective)
+  init_fn = state.make_init_fn(model, tx, config.data.seq_len, init_objective_state)
   with jax.set_mesh(mesh):
-    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules,
+                                      init_objective_state)
   abstract = state.abstract_state(init_fn, shardings)
   n_params = sum(x.size for x in jax.tree.leaves(abstract.params))
   _log(f'model {config.model.name}: {n_params:,} parameters; parameters + optimizer state '
@@ -176,7 +178,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
                          out_shardings=(shardings, sharding.replicated(mesh)),
                          donate_argnums=0).lower(abstract, batch_shapes, train_rng).compile()
     eval_step = jax.jit(functools.partial(steps_lib.eval_step, loss_fn=loss_fn),
-                        in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh)),
+                        in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh),
+                                      shardings.objective_state),
                         out_shardings=sharding.replicated(mesh))
   _log(f'compiled train step in {time.time() - t0:.1f}s')
   sharding.wait_for_processes('compiled')  # the first collective comes next
@@ -190,7 +193,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
 
   def run_eval(step: int) -> dict:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      values = evaluate(eval_step, train_state.params, source, config, mesh, eval_rng)
+      values = evaluate(lambda p, b, r: eval_step(p, b, r, train_state.objective_state),
+                        train_state.params, source, config, mesh, eval_rng)
     writer.write(step, 'eval', values)
     _log(metrics.eval_line(step, values, headline))
     return values

@@ -161,8 +161,14 @@ def smoke_cli(shared_vocab, workdir, *extra, devices=8):
 
 
 def required_settings(objective_name: str, tmp_dir, vocab_size: int) -> dict:
-  """Settings an objective cannot run without, built small in TMP_DIR: ernie_gram's lexicon
-  (for generic tests that loop over every objective)."""
+  """Settings an objective cannot run without, built small in TMP_DIR: ernie_gram's lexicon,
+  crts's cluster map (for generic tests that loop over every objective)."""
+  if objective_name == 'crts':
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top
+    path = os.path.join(str(tmp_dir), 'clusters.txt')
+    cluster_map.save(np.arange(vocab_size) % 4, path)  # 4 clusters
+    return {'objective.crts_cluster_map': path, 'objective.crts_clusters': 4}
   if objective_name != 'ernie_gram':
     return {}
   import numpy as np  # pylint: disable=g-import-not-at-top

@@ -19,7 +19,7 @@ SIZE = {'model.hidden_size': 256, 'model.num_heads': 4, 'model.mlp_dim': 1024,
         'data.seq_len': 128, 'objective.max_predictions': 20, 'model.embedding_size': 128,
         'model.dropout_rate': 0.0, 'model.attention_dropout_rate': 0.0}
 CASES = {  # objective -> extra settings
-    'mlm': {}, 'slm': {}, 'rts': {}, 'crts': {},
+    'mlm': {}, 'slm': {}, 'rts': {}, 'crts': {}, 'crts_simhash': {},
     'electra': {}, 'mcl': {}, 'mcl:rtd': {'objective.mcl_courses': 'rtd'},
     'mcl:dc': {'objective.mcl_courses': 'dc'}, 'mcl:itd,std': {'objective.mcl_courses': 'itd,std'},
     'mlm:geglu': {'model.mlp_kind': 'geglu'}, 'electra:swiglu': {'model.mlp_kind': 'swiglu'},
@@ -51,7 +51,7 @@ def _xla_flops_per_token(c, batch=4):
   tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
                          vocab_size=c.model.vocab_size)
   loss_fn = objectives.objective(c.objective).make_loss(model, c.objective, tokens)
-  init = state.make_init_fn(model, tx, c.data.seq_len)
+  init = state.make_init_fn(model, tx, c.data.seq_len, objectives.init_state_fn(c.objective))
   abstract = jax.eval_shape(init, jax.random.key(0))
   L = c.data.seq_len
   ids = jax.ShapeDtypeStruct((batch, L), np.int32)

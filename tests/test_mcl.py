@@ -20,7 +20,7 @@ def test_swap_is_a_cycle_over_chosen_positions():
   seg = jnp.array([[1, 1, 1, 1, 1, 1, 0]])
   positions, weights = jnp.array([[1, 2, 4, 0]]), jnp.array([[1.0, 1.0, 1.0, 0.0]])
   for seed in range(5):
-    out = np.asarray(mcl.swap_tokens(jax.random.key(seed), ids, positions, weights))
+    out = np.asarray(mcl.swap_tokens(jax.random.key(seed), ids, positions, weights, seg))
     assert sorted(out[0, [1, 2, 4]]) == [10, 11, 13]  # the chosen tokens, permuted
     assert (out[0, [1, 2, 4]] != [10, 11, 13]).all()  # none stays in place
     np.testing.assert_array_equal(out[0, [0, 3, 5, 6]], [2, 12, 3, 0])
@@ -30,8 +30,27 @@ def test_swap_is_a_cycle_over_chosen_positions():
 
 def test_swapping_equal_tokens_is_not_a_replacement():
   ids = jnp.array([[2, 10, 10, 3]])
-  out = mcl.swap_tokens(jax.random.key(0), ids, jnp.array([[1, 2]]), jnp.array([[1.0, 1.0]]))
+  out = mcl.swap_tokens(jax.random.key(0), ids, jnp.array([[1, 2]]), jnp.array([[1.0, 1.0]]),
+                        jnp.ones_like(ids))
   assert not electra.replaced_labels(ids, out, jnp.ones_like(ids)).any()
+
+
+def test_no_swap_crosses_a_document_boundary():
+  """Three packed documents; chosen: three tokens of the first, one of the second, two of the
+  third. Each document's tokens are permuted among themselves; the lone one stays."""
+  ids = jnp.array([[2, 10, 11, 12, 3, 2, 20, 3, 2, 30, 31, 3, 0, 0]])
+  seg = jnp.array([[1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 0, 0]])
+  positions = jnp.array([[9, 1, 6, 2, 10, 3, 0, 0]])
+  weights = jnp.array([[1.0, 1, 1, 1, 1, 1, 0, 0]])
+  seen = set()
+  for seed in range(30):
+    out = np.asarray(mcl.swap_tokens(jax.random.key(seed), ids, positions, weights, seg))[0]
+    assert sorted(out[[1, 2, 3]]) == [10, 11, 12] and (out[[1, 2, 3]] != [10, 11, 12]).all()
+    assert out[6] == 20  # alone in its document
+    np.testing.assert_array_equal(out[[9, 10]], [31, 30])  # a two-token cycle is a swap
+    np.testing.assert_array_equal(out[[0, 4, 5, 7, 8, 11, 12, 13]], [2, 3, 2, 3, 2, 3, 0, 0])
+    seen.add(tuple(out[[1, 2, 3]]))
+  assert seen == {(11, 12, 10), (12, 10, 11)}  # both 3-cycles occur
 
 
 def test_insert_masks_shifts_segments_and_labels_inserted_tokens():

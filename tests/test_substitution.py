@@ -1,4 +1,4 @@
-"""RTS, C-RTS and SLM: label construction on hand-built rows, the detector model, and 20
+"""RTS, the SimHash C-RTS variant and SLM: label construction on hand-built rows, the detector model, and 20
 training steps of each configs/substitution.py variant on 8 fake CPU devices."""
 
 import jax
@@ -73,7 +73,7 @@ def _grouped_table(dim=16):
   return centres[group] + 1e-6 * rng.normal(size=(40, dim)), group
 
 
-def test_crts_substitutes_come_from_the_original_cluster():
+def test_crts_simhash_substitutes_come_from_the_original_bucket():
   table, group = _grouped_table()
   cluster = np.asarray(substitution.cluster_ids(jnp.asarray(table, jnp.float32), bits=4))
   for g in range(3):  # identical rows hash to one bucket
@@ -85,7 +85,7 @@ def test_crts_substitutes_come_from_the_original_cluster():
   assert (subs != ids).mean() > 0.8  # buckets of >= 10 tokens: mostly a different token
 
 
-def test_crts_token_alone_in_its_cluster_gets_a_random_substitute():
+def test_crts_simhash_token_alone_in_its_bucket_gets_a_random_substitute():
   cluster = np.zeros(40, np.int32)
   cluster[7] = 1  # token 7 alone in bucket 1
   ids = np.full((2, 64), 7, np.int32)
@@ -124,7 +124,7 @@ def test_detector_model_gives_one_logit_per_token():
   assert 'detection_head' in params and 'mlm_head' not in params
 
 
-@pytest.mark.parametrize('name', ['rts', 'crts', 'slm'])
+@pytest.mark.parametrize('name', ['rts', 'crts_simhash', 'slm'])
 def test_loss_fn_runs_and_reports_its_metrics(name):
   c = _model_cfg(name)
   model = models.MODELS[c.model.name].module(c.model)
@@ -144,7 +144,7 @@ def test_loss_fn_runs_and_reports_its_metrics(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', ['rts', 'crts', 'slm'])
+@pytest.mark.parametrize('name', ['rts', 'crts_simhash', 'slm'])
 def test_twenty_steps_on_eight_devices_loss_falls(name, shared_vocab, tmp_path):
   c = _model_cfg(name)
   c.train.peak_flops = 1e11

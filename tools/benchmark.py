@@ -85,10 +85,12 @@ def time_jax(config, batch_np) -> float:
   tokens = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4),
                          vocab_size=config.model.vocab_size)
   loss_fn = objectives.objective(config.objective).make_loss(model, config.objective, tokens, None)
-  init_fn = state.make_init_fn(model, tx, config.data.seq_len)
+  init_objective_state = objectives.init_state_fn(config.objective)
+  init_fn = state.make_init_fn(model, tx, config.data.seq_len, init_objective_state)
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules)
+    shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules,
+                                      init_objective_state)
     train_state = state.create_sharded(init_fn, shardings, jax.random.key(0))
     step = jax.jit(functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                                      schedule=optim.schedule(config.train),

@@ -2,8 +2,9 @@
 (objectives/objective.py): the one place that names the objectives."""
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
-from mlm_jax.objectives import (causal, electra, ernie_gram, hybrid, masking, mcl, mlm,
-                                position_prediction, self_evolution, substitution)
+from mlm_jax.objectives import (causal, cluster_substitution, electra, ernie_gram, hybrid,
+                                masking, mcl, mlm, position_prediction, self_evolution,
+                                substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -11,7 +12,8 @@ OBJECTIVES: dict[str, Objective] = {
     'electra': electra.OBJECTIVE,
     'mcl': mcl.OBJECTIVE,
     'rts': substitution.RTS,
-    'crts': substitution.CRTS,
+    'crts': cluster_substitution.OBJECTIVE,
+    'crts_simhash': substitution.CRTS_SIMHASH,
     'slm': substitution.SLM,
     'clm': causal.CLM,
     'prefix_lm': causal.PREFIX_LM,
@@ -27,7 +29,6 @@ def objective(objective_cfg) -> Objective:
   if objective_cfg.name not in OBJECTIVES:
     raise ConfigError(f'objective.name={objective_cfg.name!r} is not one of {list(OBJECTIVES)}')
   return OBJECTIVES[objective_cfg.name]
-
 
 
 def validate(objective_cfg, model_cfg, seq_len: int) -> None:
@@ -60,6 +61,12 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   require(o.mask_token_fraction + o.random_token_fraction <= 1,
            'objective.mask_token_fraction + objective.random_token_fraction must be <= 1')
   obj.validate(o)
+
+
+def init_state_fn(objective_cfg):
+  """() -> the objective's initial state ({} for stateless ones), for state.make_init_fn."""
+  obj = objective(objective_cfg)
+  return lambda: obj.init_state(objective_cfg)
 
 
 def check_vocabulary(objective_cfg, tokens, vocab_path: str) -> None:

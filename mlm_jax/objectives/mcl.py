@@ -5,9 +5,10 @@ Self-supervision courses, each a different corruption the discriminator learns t
 its positive labels no longer depend only on how often the generator's sample differs from the
 original (the label imbalance of plain RTD):
   rtd  replaced token detection: ELECTRA (generator MLM + detection of its samples);
-  std  swapped token detection: the tokens at the chosen positions of a row are permuted among
-       themselves (a random cycle, no token stays in place); a moved token is replaced unless it
-       equals the token it displaced;
+  std  swapped token detection: the tokens at the chosen positions of each packed document are
+       permuted among themselves (a random cycle per document, never across documents; a
+       document with one chosen token keeps it); a moved token is replaced unless it equals the
+       token it displaced;
   itd  inserted token detection: a [MASK] is inserted before each chosen token (the row shifts
        right inside a static length; what passes the end drops off), the generator fills the
        inserted slots, and every inserted token is labelled replaced.
@@ -42,14 +43,23 @@ def parse_courses(text: str) -> tuple[str, ...]:
   return names
 
 
-def swap_tokens(rng, ids_BL, positions_BP, weights_BP) -> jax.Array:
-  """Permutes the tokens at the weighted positions of each row along a random cycle."""
+def swap_tokens(rng, ids_BL, positions_BP, weights_BP, segment_ids_BL) -> jax.Array:
+  """Permutes the tokens at the weighted positions along a random cycle within each packed
+  document (segment): no token moves into another document; a document with one chosen token
+  keeps it in place."""
   B, P = positions_BP.shape
   valid_BP = weights_BP > 0
-  order_BP = jnp.argsort(jnp.where(valid_BP, jax.random.uniform(rng, (B, P)), 2.0), axis=1)
-  n_B1 = valid_BP.sum(axis=1, keepdims=True)
+  seg_BP = jnp.take_along_axis(segment_ids_BL, positions_BP, axis=1)
+  # Sorted by (segment, random draw): each document's chosen positions form one contiguous run.
+  key_BP = jnp.where(valid_BP, seg_BP + jax.random.uniform(rng, (B, P)), jnp.inf)
+  order_BP = jnp.argsort(key_BP, axis=1)
+  group_BP = jnp.where(jnp.take_along_axis(valid_BP, order_BP, axis=1),
+                       jnp.take_along_axis(seg_BP, order_BP, axis=1), -1)
   j_P = jnp.arange(P)
-  src_BP = jnp.where(j_P < n_B1, (j_P + 1) % jnp.maximum(n_B1, 1), j_P)
+  first_BP = jnp.concatenate([jnp.ones((B, 1), bool), group_BP[:, 1:] != group_BP[:, :-1]], 1)
+  last_BP = jnp.concatenate([group_BP[:, 1:] != group_BP[:, :-1], jnp.ones((B, 1), bool)], 1)
+  start_BP = jax.lax.cummax(jnp.where(first_BP, j_P, 0), axis=1)
+  src_BP = jnp.where(last_BP, start_BP, j_P + 1)  # the next in its run, the last to the first
   vals_BP = jnp.take_along_axis(ids_BL, positions_BP, axis=1)
   moved_BP = jnp.take_along_axis(vals_BP, jnp.take_along_axis(order_BP, src_BP, axis=1), axis=1)
   rows_B1 = jnp.arange(B)[:, None]
@@ -149,7 +159,8 @@ def make_loss(model, objective_cfg, tokens: masking.SpecialTokens,
       k_mask, k_swap, k_disc = jax.random.split(r['std'], 3)
       m = masking.mask_batch(k_mask, ids_BL, seg_BL, tokens, spec, word_start_V,
                            batch.get('unit_tags'))
-      swapped_BL = swap_tokens(k_swap, ids_BL, m['masked_positions'], m['masked_weights'])
+      swapped_BL = swap_tokens(k_swap, ids_BL, m['masked_positions'], m['masked_weights'],
+                               seg_BL)
       disc_BL = electra.discriminator_logits(model, params, swapped_BL, seg_BL, pos_BL, train,
                                              k_disc)
       std_loss, m_std = electra.detection_loss(

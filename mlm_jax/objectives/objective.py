@@ -23,15 +23,22 @@ class LossOutput:
   metrics: name -> (sum, count); reported as sum / count, summed over steps and micro-batches.
   label_counts: (V,) histogram of prediction targets (eval), for the most-frequent-token
     baseline; None when the objective has no vocabulary targets.
+  new_state: a stateful objective's state after this batch (train), None to keep it.
   """
   loss: jax.Array
   metrics: dict
   label_counts: Any = None
+  new_state: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
   """make_loss(model, objective_cfg, tokens, word_start_V) -> loss_fn returning LossOutput.
+
+  A stateful objective declares init_state(objective_cfg) -> its initial state (a dict of
+  arrays whose shapes depend on the config alone); its loss_fn then takes
+  objective_state=... and returns LossOutput.new_state. The state lives in TrainState (not
+  trained by gradients, replicated, checkpointed).
 
   flops_per_token(model_cfg, objective_cfg, seq_len, pass_flops) -> training FLOPs per token:
   every pass the loss runs, forward+backward as 3x forward, forward-only passes (sampling under
@@ -46,3 +53,4 @@ class Objective:
   attention: tuple[str, ...] = ()  # model.attention_pattern values it needs; () any
   uses_mask_token: bool = True  # False: trains with a vocabulary that has no [MASK]
   uses_word_starts: bool = False  # its units respect word boundaries whatever the masking keys
+  init_state: Callable[[Any], dict] = lambda objective_cfg: {}  # see above; {}: stateless

@@ -1,19 +1,32 @@
-"""Token-substitution objectives (Di Liello et al.: RTS, C-RTS, SLM), no generator network.
+"""Token-substitution objectives (Di Liello et al., Findings of EMNLP 2022: RTS, SLM; C-RTS is
+objectives/cluster_substitution.py), no generator network.
 
 - rts:  a fraction of the real, non-special tokens is replaced by tokens drawn uniformly from
         the vocabulary's normal (non-special) tokens; a per-token binary head says, for every
-        non-pad token, whether it was substituted. A draw equal to the original is not a
-        substitution (label 0), as in ELECTRA.
-- crts: as rts, but the substitute comes from the original token's cluster, so it is harder
-        to spot. Clusters: random-hyperplane hashing (SimHash) of the *current* token
-        embedding table, centred, into 2^crts_cluster_bits buckets — recomputed inside every
-        step from the parameters (V x D x bits FLOPs, under stop_gradient), so they follow the
-        embeddings as they train without any host-side k-means or state. A token alone in its
-        bucket gets a uniform random substitute instead.
+        non-pad token, whether it was substituted.
+- crts_simhash: a variant of ours, not the paper's C-RTS: the substitute comes from the
+        original token's own bucket of a random-hyperplane hash (SimHash) of the *current*
+        token-embedding table, centred, into 2^crts_cluster_bits buckets, recomputed inside
+        every step under stop_gradient; no error feedback. A token alone in its bucket gets a
+        uniform substitute. Kept until the shoot-out measures it against crts (issue 16).
 - slm:  swapped language modelling: the chosen tokens are all replaced by random tokens (no
         [MASK]), and an MLM head predicts the original at `max_predictions` static positions.
 
 The rate is objective.mask_rate of the candidate tokens (whole words with objective.whole_word).
+
+Differences from the reference code (the first author's transformers-framework,
+language/modeling.py: random_token_substitution, clusters_random_token_substitution), the one
+place they are listed, for rts, crts and crts_simhash:
+- Positions: exactly round(rate x candidates) tokens (or whole words) per row, BERT's
+  budget; the reference draws an independent Bernoulli(rate) per token (the same mean, a
+  binomial spread). With whole words the reference's C-RTS selects word-initial pieces only
+  and does not extend to the word; here the whole word is substituted, as its RTS does.
+- Substitutes: never a special token (rts, crts_simhash and crts); the reference's RTS draws
+  from the whole vocabulary, special tokens included; its C-RTS excludes them, as here.
+- Labels: a substitute equal to the original is labelled 0 (nothing was substituted, as in
+  ELECTRA); the reference labels every chosen position 1, equal draws included.
+- Head: one sigmoid logit per token; the reference uses a two-way softmax (the same family of
+  classifiers, the same cross-entropy).
 """
 import dataclasses
 from typing import Any, Callable
@@ -131,7 +144,7 @@ def make_rts_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[.
   return _make_detection_loss(model, objective_cfg, tokens, word_start_V, clustered=False)
 
 
-def make_crts_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., Any]:
+def make_crts_simhash_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., Any]:
   return _make_detection_loss(model, objective_cfg, tokens, word_start_V, clustered=True)
 
 
@@ -175,6 +188,6 @@ def detection_flops_per_token(model_cfg, objective_cfg, seq_len: int, passes: di
 RTS = Objective(make_loss=make_rts_loss, needs=TOKEN_DETECTOR,
                 headline=lambda o: 'detection_accuracy', flops_per_token=detection_flops_per_token,
                 uses_mask_token=False)
-CRTS = dataclasses.replace(RTS, make_loss=make_crts_loss)
+CRTS_SIMHASH = dataclasses.replace(RTS, make_loss=make_crts_simhash_loss)
 SLM = Objective(make_loss=make_slm_loss, needs=MASKED_LM, headline=lambda o: 'mlm_accuracy',
                 flops_per_token=mlm.flops_per_token, perplexity_of='mlm_loss', uses_mask_token=False)
