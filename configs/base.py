@@ -23,6 +23,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.attention_dropout_rate = 0.1  # dropout on attention probabilities
   m.layer_norm_eps = 1e-12  # LayerNorm epsilon (BERT uses 1e-12)
   m.pre_layer_norm = False  # False: post-LN as in BERT; True: pre-LN with a final LayerNorm
+  m.first_attention_norm = True  # pre-LN: norm the first layer's input (ModernBERT: False, embeddings are normed)
   m.initializer_range = 0.02  # stddev of the truncated-normal weight init
   m.dtype = 'float32'  # compute dtype: float32 or bfloat16 (parameters stay float32)
   m.scan_layers = False  # nn.scan over layers: compile time independent of depth
@@ -30,7 +31,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.attention_impl = 'xla'  # xla (explicit softmax) | cudnn (fused, GPU, no attention dropout)
   m.mlp_kind = 'gelu'  # gelu (BERT) | geglu | swiglu (gated; mlp_dim is the gated width)
   m.position_scheme = 'learned'  # learned (table) | rotary (RoPE on q, k) | alibi | none
-  m.rotary_base = 10000.0  # rotary: base of the RoPE frequencies
+  m.rotary_base = 10000.0  # rotary: base of the RoPE frequencies (ModernBERT global layers: 160000)
+  m.local_rotary_base = 0.0  # rotary + sliding_window: the local layers' base; 0 = rotary_base (ModernBERT: 10000)
   # bidirectional (whole segment) | causal | prefix (bidirectional prefix, causal after) |
   # sliding_window (keys within attention_window // 2 of the query); never across segments
   m.attention_pattern = 'bidirectional'
@@ -38,6 +40,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.global_attention_every = 0  # k > 0: layers 0, k, 2k, ... attend bidirectionally (ModernBERT: 3)
   m.bidirectional_layers = ''  # layers without the causal/prefix/local mask: '-2,-1' = the top two
   m.use_bias = True  # biases in attention, MLP and norms; False: none (ModernBERT)
+  m.head_transform_bias = True  # a bias in the MLM head's dense transform (ModernBERT: False)
   m.norm_kind = 'layernorm'  # layernorm | rmsnorm (no bias)
   m.embedding_size = 0  # electra: width of the (shared) embeddings, projected to hidden; 0 = hidden_size
   m.generator_size_fraction = 0.25  # electra: generator width, heads and MLP as a fraction of the discriminator's

@@ -50,26 +50,40 @@ class Checkpointer:
     self._prune_data_states()
     return saved
 
-  def _predates_objective_state(self, step: int, abstract_state) -> bool:
-    """A TrainState checkpoint written before TrainState carried objective_state."""
+  def _objective_state_differs(self, step: int, abstract_state) -> bool:
+    """Whether a TrainState checkpoint lacks the objective state ABSTRACT_STATE expects: written
+    before TrainState carried one, by a soup (which keeps none), or by another objective."""
+    if not hasattr(abstract_state, 'objective_state'):
+      return False
     saved = self._manager.item_metadata(step)['state']
-    return (hasattr(abstract_state, 'objective_state')
-            and 'objective_state' not in getattr(saved, 'tree', saved))
+    tree = getattr(saved, 'tree', saved)
+    if 'objective_state' not in tree:
+      return True
+    have = {path for path, _ in flat_paths(tree['objective_state'])}
+    return have != {path for path, _ in flat_paths(abstract_state.objective_state)}
 
   def restore(self, step: int, abstract_state, data_iterator=None):
-    if not self._predates_objective_state(step, abstract_state):
+    if not self._objective_state_differs(step, abstract_state):
       restored = self._manager.restore(
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))['state']
-    else:  # an older checkpoint: everything else restores; the objective's state starts afresh
-      rest = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
-              if f.name != 'objective_state'}
-      restored = self._manager.restore(
-          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(rest)))['state']
+    else:  # everything else restores; the objective's state starts afresh, from zeros
+      tree = getattr(self._manager.item_metadata(step)['state'], 'tree',
+                     self._manager.item_metadata(step)['state'])
+      target = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
+                if f.name != 'objective_state'}
+      if 'objective_state' in tree:  # what is on disk, read and dropped (Orbax restores whole trees)
+        on_disk = target['step'].sharding
+        target['objective_state'] = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=on_disk),
+            tree['objective_state'], is_leaf=lambda m: hasattr(m, 'shape'))
+      restored = dict(self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target)))['state'])
+      restored.pop('objective_state', None)
       fresh = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype, device=a.sharding),
                            abstract_state.objective_state)
       if jax.tree.leaves(fresh):
-        print(f'warning: checkpoint {self.directory}/{step} predates the objective state; '
-              'it restarts from zeros', flush=True)
+        print(f'warning: checkpoint {self.directory}/{step} has no objective state of this '
+              'objective; it restarts from zeros', flush=True)
       restored = abstract_state.replace(**restored, objective_state=fresh)
     if data_iterator is not None and fs.glob(self._data_prefix(step) + '*'):
       data_iterator.restore(self._data_prefix(step))
@@ -115,7 +129,7 @@ class Checkpointer:
     if saved is None:
       raise ValueError('unreadable checkpoint metadata')
     have = dict(flat_paths(saved))
-    legacy = self._predates_objective_state(step, abstract_state)
+    legacy = self._objective_state_differs(step, abstract_state)
     for path, want in flat_paths(abstract_state):  # parameters come first in TrainState
       if legacy and path.startswith('objective_state/'):
         continue

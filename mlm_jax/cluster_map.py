@@ -16,7 +16,8 @@ def save(cluster_V: np.ndarray, path: str) -> None:
 
 def load(path: str, vocab_size: int | None = None, key: str = 'objective.crts_cluster_map'
          ) -> np.ndarray:
-  """The (V,) int32 map; one-line errors for a missing file, a bad line, too few tokens."""
+  """The int32 map of every line (at least VOCAB_SIZE of them); one-line errors for a missing
+  file, a bad line, too few tokens."""
   if not path:
     raise ConfigError(f'{key} is empty: crts draws substitutes by cluster '
                       '(tools/build_cluster_map.py writes a map)')
@@ -33,7 +34,7 @@ def load(path: str, vocab_size: int | None = None, key: str = 'objective.crts_cl
   if vocab_size is not None and len(cluster_V) < vocab_size:
     raise ConfigError(f'{key}={path} maps {len(cluster_V)} tokens; the vocabulary has '
                       f'{vocab_size}: build it from a model with this vocabulary')
-  return cluster_V[:vocab_size].astype(np.int32)
+  return cluster_V.astype(np.int32)
 
 
 def num_clusters(cluster_V: np.ndarray) -> int:

@@ -167,11 +167,23 @@ def test_older_checkpoint_without_objective_state_restores(tmp_path):
   manager = ocp.CheckpointManager(directory, item_handlers={'state': ocp.StandardCheckpointHandler()})
   manager.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave(old)))
   manager.wait_until_finished()
-  c.objective.name = 'rts'
   train.write_run_config(c, str(tmp_path / 'w'))
-  params, step = checkpointing.restore_params(c, str(tmp_path / 'w'))
+  params, step = checkpointing.restore_params(c, str(tmp_path / 'w'))  # crts: counts expected
   assert step == 3
   np.testing.assert_array_equal(jax.tree.leaves(params)[0], jax.tree.leaves(st.params)[0])
+  _, abstract = checkpointing.one_device_abstract(c)
+  ckpt = checkpointing.Checkpointer(str(tmp_path / 'w'), keep=1, every_steps=1)
+  restored = ckpt.restore(3, abstract)
+  np.testing.assert_array_equal(restored.objective_state['crts_counts'], np.zeros((8, 8)))
+  # A soup's checkpoint (an empty objective state) restores the same way.
+  ckpt.save(4, state.new_state(st.params, tx, step=4), force=True)
+  ckpt.wait()
+  assert int(ckpt.restore(4, abstract).step) == 4
+  # And a crts checkpoint restores under a stateless objective (its counts are left out).
+  ckpt.save(5, restored.replace(step=restored.step + 2), force=True)
+  ckpt.close()
+  c.objective.name = 'rts'
+  assert checkpointing.restore_params(c, str(tmp_path / 'w'))[1] == 5
 
 
 @pytest.mark.slow

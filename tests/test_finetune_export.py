@@ -1,6 +1,5 @@
 """Fine-tuned trees load into the transformers classes with equal logits (tiny random models)."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch

@@ -128,7 +128,7 @@ def _full_rows(B, L, seed=0):
   ids = np.zeros((B, L), np.int32)
   ids[:, 0], ids[:, L - 1] = 2, 3
   for b in range(B):
-    pieces, pos = [], 1
+    pieces = []
     while len(pieces) < L - 2:
       n = rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15])
       pieces += [2 * rng.integers(3, 50)] + [2 * rng.integers(3, 49) + 1 for _ in range(n - 1)]

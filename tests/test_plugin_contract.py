@@ -23,11 +23,21 @@ def test_every_pair_is_valid_or_one_line_error(model_name, objective_name, tmp_p
   c = tiny_config(**{'model.name': model_name, 'objective.name': objective_name,
                      **({'model.attention_pattern': attention[0]} if attention else {})})
   c = set_keys(c, required_settings(objective_name, tmp_path, c.model.vocab_size))
+  layout = models.MODELS[model_name].layout  # a family's fixed block keys (ModernBERT's)
+  c = set_keys(c, {f'model.{k}': v for k, v in layout.items()})
+  if layout.get('attention_pattern') == 'sliding_window':
+    c.model.global_attention_every = 3
   if model_name == 'ernie_gram':
     c.model.ngram_vocab_size = 2
   if model_name == 'position_predictor':
     c.model.position_scheme = 'none'
   fits = objectives.OBJECTIVES[objective_name].needs in models.MODELS[model_name].provides
+  fixed = layout.get('attention_pattern')
+  if fits and attention and fixed and fixed not in attention:  # the family's fixed layout wins
+    with pytest.raises(ConfigError) as e:
+      validation.validate(c, 8)
+    assert '\n' not in str(e.value) and repr(objective_name) in str(e.value)
+    return
   if not fits:
     with pytest.raises(ConfigError) as e:
       validation.validate(c, 8)

@@ -1,5 +1,5 @@
-"""Start from a local Hugging Face checkpoint directory (BERT, RoBERTa, ELECTRA): architecture,
-weights and vocabulary. Nothing is downloaded."""
+"""Start from a local Hugging Face checkpoint directory (BERT, RoBERTa, ELECTRA, ModernBERT):
+architecture, weights and vocabulary. Nothing is downloaded."""
 import json
 import os
 
@@ -7,7 +7,7 @@ import numpy as np
 from absl import logging
 
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.export import convert, hf_names
+from mlm_jax.export import convert, hf_names, modernbert_export
 from mlm_jax.models import blocks
 
 FAMILIES = hf_names.IMPORTABLE_MODEL_TYPES
@@ -30,8 +30,15 @@ def position_offset(hf_cfg: dict) -> int:
   return hf_cfg.get('pad_token_id', 1) + 1 if hf_cfg['model_type'] == 'roberta' else 0
 
 
+def imported_family(hf_cfg: dict) -> str:
+  """The model.name whose parameter tree the checkpoint becomes."""
+  return hf_names.IMPORTED_FAMILIES.get(hf_cfg['model_type'], hf_names.IMPORTED_FAMILY)
+
+
 def model_overrides(hf_cfg: dict) -> dict:
   """model.* values implied by the checkpoint's config.json."""
+  if hf_cfg['model_type'] == hf_names.MODERNBERT:
+    return modernbert_export.model_overrides(hf_cfg)
   if hf_cfg.get('hidden_act', 'gelu') != 'gelu':
     raise ConfigError(f'init_from.hf_dir: hidden_act={hf_cfg["hidden_act"]!r} (only exact gelu)')
   if hf_cfg.get('position_embedding_type', 'absolute') != 'absolute':
@@ -80,6 +87,13 @@ def load_params(hf_dir: str, model_cfg, expected: dict) -> tuple[dict, list[str]
   hf_cfg = read_config(hf_dir)
   family = hf_cfg['model_type']
   sd = read_state_dict(hf_dir)
+  if family == hf_names.MODERNBERT:
+    params, missing = modernbert_export.from_hf_state_dict(
+        sd, model_cfg, convert.unstack_layers(expected, model_cfg.num_layers))
+    if missing:
+      logging.warning('init_from.hf_dir: %d tensors not in the checkpoint were initialised: %s',
+                      len(missing), ', '.join(missing))
+    return params, missing
   prefix = family + '.'
   if not any(k.startswith(prefix) for k in sd):  # saved from the bare encoder class
     sd = {(k if k.startswith(('cls.', 'lm_head.', 'generator_')) else prefix + k): v

@@ -68,8 +68,10 @@ HEADS = {
 }
 
 
-IMPORTABLE_MODEL_TYPES = tuple(HEADS)  # Hugging Face config.json model_type values we read
-IMPORTED_FAMILY = 'bert'  # the model family whose parameter tree every import produces
+MODERNBERT = 'modernbert'  # read by export/modernbert_export.py (its own layout)
+IMPORTABLE_MODEL_TYPES = tuple(HEADS) + (MODERNBERT,)  # config.json model_type values we read
+IMPORTED_FAMILY = 'bert'  # the model family whose parameter tree a BERT-layout import produces
+IMPORTED_FAMILIES = {MODERNBERT: 'modernbert'}  # other model_types: the family they become
 
 
 def table(model_cfg, family: str = 'bert') -> list[tuple[str, str, str]]:

@@ -83,9 +83,9 @@ def resolve_init(config, mlm_head: bool):
       return {**fresh, 'backbone': with_fresh_positions(backbone, fresh['backbone'])}
     return vocab, 'init_from.workdir', load
   if hf_dir:
-    from mlm_jax.export import hf_import, hf_names  # pylint: disable=g-import-not-at-top
+    from mlm_jax.export import hf_import  # pylint: disable=g-import-not-at-top
     hf_import.apply_overrides(config, hf_import.read_config(hf_dir))
-    config.model.name = hf_names.IMPORTED_FAMILY  # the import's tree, whatever the checkpoint
+    config.model.name = hf_import.imported_family(hf_import.read_config(hf_dir))  # its tree
 
     def load(fresh):
       from mlm_jax import models  # pylint: disable=g-import-not-at-top

@@ -1,11 +1,13 @@
 """Flax modules only. MODELS maps config.model.name to its family (models/family.py): the one
 place that names the families; everything else reaches them through the registry."""
 from mlm_jax.config_lib import ConfigError, require
-from mlm_jax.models import bert, blocks, electra, ernie_gram, position_predictor, token_detector
+from mlm_jax.models import (bert, blocks, electra, ernie_gram, modernbert, position_predictor,
+                            token_detector)
 from mlm_jax.models.family import ModelFamily, encode_fn  # noqa: F401  (the contract)
 
 MODELS: dict[str, ModelFamily] = {
     'bert': bert.FAMILY,
+    'modernbert': modernbert.FAMILY,
     'electra': electra.FAMILY,
     'bert_token_detector': token_detector.FAMILY,
     'ernie_gram': ernie_gram.FAMILY,

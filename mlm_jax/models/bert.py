@@ -12,6 +12,7 @@ def head_transform(c, h_BPD):
   """BERT's prediction-head transform: Dense 'transform' + GELU + norm 'norm', created in the
   calling compact module (every pre-training head starts with it)."""
   h_BPD = nn.Dense(c.hidden_size, dtype=jnp.dtype(c.dtype), name='transform',
+                   use_bias=c.head_transform_bias,
                    kernel_init=layers.dense_init(c.initializer_range, ('embed', 'act_embed')),
                    bias_init=layers.zeros(('embed',)))(h_BPD)
   h_BPD = nn.gelu(h_BPD, approximate=False)

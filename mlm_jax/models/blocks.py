@@ -15,8 +15,8 @@ NORM_KINDS = ('layernorm', 'rmsnorm')
 # The block settings of BERT (and of Hugging Face's BertForMaskedLM / ElectraModel).
 BERT_BLOCK = {'mlp_kind': 'gelu', 'position_scheme': 'learned',
               'attention_pattern': 'bidirectional', 'global_attention_every': 0,
-              'bidirectional_layers': '', 'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False}
-
+              'bidirectional_layers': '', 'use_bias': True, 'norm_kind': 'layernorm', 'pre_layer_norm': False,
+              'first_attention_norm': True, 'local_rotary_base': 0.0, 'head_transform_bias': True}
 
 
 def _one_of(m, key: str, choices: tuple[str, ...]) -> None:
@@ -35,6 +35,8 @@ def validate_block(m) -> None:
     require(head_dim % 2 == 0, f'model.position_scheme=rotary needs an even head dimension; '
              f'model.hidden_size={m.hidden_size} / model.num_heads={m.num_heads} = {head_dim}')
     require(m.rotary_base > 0, f'model.rotary_base={m.rotary_base} must be positive')
+    require(m.local_rotary_base >= 0,
+            f'model.local_rotary_base={m.local_rotary_base} must be >= 0 (0: model.rotary_base)')
   if m.attention_pattern == 'sliding_window':
     require(m.attention_window > 0 and m.attention_window % 2 == 0,
              f'model.attention_window={m.attention_window} must be positive and even')
@@ -84,31 +86,42 @@ def global_layers(m) -> np.ndarray:
 class TransformerLayer(nn.Module):
   """One block; post-LN (BERT) or pre-LN. Signature fits nn.scan: (carry, ...) -> (carry, None).
 
-  Under nn.scan every layer gets both masks and its scanned flag is_global picks one; an
-  unrolled stack passes each layer its own mask.
+  FLAGS: this layer's {'is_global', 'is_first'}: Python bools in an unrolled stack, scanned
+  arrays under nn.scan. GLOBAL_MASK_B1LL (given under nn.scan only): the mask a global layer
+  uses in place of MASK_B1LL; an unrolled stack passes each layer its own mask.
   """
   cfg: Any  # model ConfigDict
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLD, mask_B1LL, positions_BL, global_mask_B1LL=None, is_global=None):
+  def __call__(self, x_BLD, mask_B1LL, positions_BL, global_mask_B1LL=None, flags=None):
     c = self.cfg
     dtype = jnp.dtype(c.dtype)
-    if is_global is not None:
+    flags = flags or {'is_global': False, 'is_first': False}
+    is_global, is_first = flags['is_global'], flags['is_first']
+    if global_mask_B1LL is not None:
       mask_B1LL = jnp.where(is_global, global_mask_B1LL, mask_B1LL)
+    rotary_base = None
+    if c.position_scheme == 'rotary':  # ModernBERT: a smaller base in its local layers
+      rotary_base = c.rotary_base
+      if c.local_rotary_base and c.attention_pattern == 'sliding_window':
+        rotary_base = jnp.where(is_global, c.rotary_base, c.local_rotary_base)
     attn = attention.Attention(
         c.num_heads, c.hidden_size // c.num_heads, c.dropout_rate, c.attention_dropout_rate,
         c.initializer_range, dtype, c.attention_impl, self.deterministic, c.use_bias,
-        rotary_base=c.rotary_base if c.position_scheme == 'rotary' else None,
-        alibi=c.position_scheme == 'alibi', name='attention')
+        rotary_base=rotary_base, alibi=c.position_scheme == 'alibi', name='attention')
     mlp = layers.Mlp(c.mlp_dim, c.dropout_rate, c.initializer_range, dtype, self.deterministic,
                      c.mlp_kind, c.use_bias, name='mlp')
-    attn_norm = layers.norm(c, 'attention_norm')
     mlp_norm = layers.norm(c, 'mlp_norm')
     if c.pre_layer_norm:
-      x_BLD = x_BLD + attn(attn_norm(x_BLD).astype(dtype), mask_B1LL, positions_BL)
+      attn_in_BLD = layers.norm(c, 'attention_norm')(x_BLD)
+      if not c.first_attention_norm:  # ModernBERT's first layer: an Identity (the parameter
+        # exists in every layer, so unrolled, scanned and remat stacks have one tree)
+        attn_in_BLD = jnp.where(is_first, x_BLD, attn_in_BLD)
+      x_BLD = x_BLD + attn(attn_in_BLD.astype(dtype), mask_B1LL, positions_BL)
       x_BLD = x_BLD + mlp(mlp_norm(x_BLD).astype(dtype))
     else:
+      attn_norm = layers.norm(c, 'attention_norm')
       x_BLD = attn_norm(x_BLD + attn(x_BLD, mask_B1LL, positions_BL)).astype(dtype)
       x_BLD = mlp_norm(x_BLD + mlp(x_BLD)).astype(dtype)
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))

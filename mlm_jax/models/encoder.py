@@ -71,20 +71,21 @@ class Encoder(nn.Module):
     block = blocks.TransformerLayer
     if c.remat_policy != 'none':
       block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
-    if c.scan_layers:
-      args, in_axes = (mask_B1LL, positions_BL), (nn.broadcast, nn.broadcast)
-      if global_mask_B1LL is not None:  # both masks to every layer; a scanned flag picks one
-        args += (global_mask_B1LL, jnp.asarray(is_global_N))
-        in_axes += (nn.broadcast, 0)
+    is_first_N = np.arange(c.num_layers) == 0
+    if c.scan_layers:  # both masks to every layer; the scanned flags pick one
+      flags = {'is_global': jnp.asarray(is_global_N), 'is_first': jnp.asarray(is_first_N)}
       stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
-                      in_axes=in_axes, length=c.num_layers,
+                      in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0), length=c.num_layers,
                       metadata_params={nn.PARTITION_NAME: 'layers'})
-      x_BLD, _ = stack(c, self.deterministic, name='layers')(x_BLD, *args)
+      x_BLD, _ = stack(c, self.deterministic, name='layers')(
+          x_BLD, mask_B1LL, positions_BL,
+          mask_B1LL if global_mask_B1LL is None else global_mask_B1LL, flags)
     else:
       for i in range(c.num_layers):
         layer_mask_B1LL = global_mask_B1LL if is_global_N[i] else mask_B1LL
+        flags = {'is_global': bool(is_global_N[i]), 'is_first': bool(is_first_N[i])}
         x_BLD, _ = block(c, self.deterministic, name=f'layers_{i}')(
-            x_BLD, layer_mask_B1LL, positions_BL)
+            x_BLD, layer_mask_B1LL, positions_BL, None, flags)
     if c.pre_layer_norm:
       x_BLD = layers.norm(c, 'final_norm')(x_BLD).astype(x_BLD.dtype)
     return x_BLD

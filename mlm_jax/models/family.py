@@ -61,6 +61,9 @@ class ModelFamily:
   has_mlm_head: bool = False  # the encoder comes with an MLM head (generative classification)
   hf_layout: str = ''  # transformers model_type its fine-tuned encoders export as ('' : none)
   hf: HfExport | None = None
+  # model.* values the family fixes (its validate refuses others; its config file sets them):
+  # ModernBERT's block layout. Empty: any block configuration.
+  layout: dict = dataclasses.field(default_factory=dict)
 
 
 def need(params: dict, path: str):

@@ -10,7 +10,8 @@ pipelines/cluster_random_token_detection/base.py, language/modeling.py, utilitie
 - A chosen token's substitute: its target cluster is drawn from softmax(beta x row-wise min-max
   normalised counts[cluster(original)]) (beta = objective.crts_beta, 2.0 as the authors'
   default; the target may be the original's own cluster), then a token uniformly from the
-  target cluster's non-special tokens.
+  target cluster's non-special tokens. A checkpoint without counts (a soup, an older run)
+  restarts them from zeros: the same draws as ones, rows being min-max normalised.
 - After every step (every micro-batch), at every non-pad position (special tokens and
   unchanged tokens included, as the authors' attention-mask selection): the cell
   (cluster(original), cluster(token seen)) gets +1 if the detector's prediction is wrong and -1
@@ -105,8 +106,9 @@ def update_counts(rng, counts_CC, orig_cluster_BL, seen_cluster_BL, wrong_BL, we
 
 def make_loss(model, objective_cfg, tokens, word_start_V=None) -> Callable[..., Any]:
   o = objective_cfg
-  cluster_np = cluster_map.load(o.crts_cluster_map, tokens.vocab_size)
-  check_clusters(cluster_np, o)
+  full = cluster_map.load(o.crts_cluster_map, tokens.vocab_size)
+  check_clusters(full, o)  # counted over every row, as validate does
+  cluster_np = full[:tokens.vocab_size]
   order, start_C, size_C = (jnp.asarray(a) for a in members(cluster_np, tokens, o.crts_clusters))
   cluster_V = jnp.asarray(cluster_np)
 
