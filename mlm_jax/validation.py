@@ -9,6 +9,7 @@ from mlm_jax import config_lib, fs, models, objectives, optim, sharding
 from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
 from mlm_jax.data import taggers as data_taggers
+from mlm_jax.models import splash
 
 
 
@@ -20,6 +21,9 @@ def validate(config, num_devices: int) -> None:
   require(not pre or fs.isfile(os.path.join(pre, config_lib.RUN_CONFIG)),
           f'init_from.workdir={pre}: no {config_lib.RUN_CONFIG} there (not an mlm_jax run)')
   models.validate(config.model)
+  require(config.model.attention_impl != 'splash' or config.data.seq_len % splash.BLOCK == 0,
+          f'model.attention_impl=splash needs rows of a multiple of {splash.BLOCK} tokens, not '
+          f'data.seq_len={config.data.seq_len}')
   objectives.validate(config.objective, config.model, config.data.seq_len)
   data_checks.validate(config.data, config.model.max_positions, config.model.vocab_size,
                        config.init_from.hf_dir)

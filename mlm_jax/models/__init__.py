@@ -2,7 +2,7 @@
 place that names the families; everything else reaches them through the registry."""
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.models import (bert, blocks, electra, ernie_gram, modernbert, position_predictor,
-                            token_detector)
+                            splash, token_detector)
 from mlm_jax.models.family import ModelFamily, encode_fn  # noqa: F401  (the contract)
 
 MODELS: dict[str, ModelFamily] = {
@@ -40,9 +40,15 @@ def validate(model_cfg) -> None:
   require(m.dtype in ('float32', 'bfloat16'), f'model.dtype={m.dtype!r} must be float32 or bfloat16')
   require(m.remat_policy in ('none', 'full', 'dots'),
            f'model.remat_policy={m.remat_policy!r} must be none, full or dots')
-  require(m.attention_impl in ('xla', 'cudnn'),
-           f'model.attention_impl={m.attention_impl!r} must be xla or cudnn')
+  require(m.attention_impl in ('xla', 'cudnn', 'splash'),
+           f'model.attention_impl={m.attention_impl!r} must be xla, cudnn or splash')
   require(m.attention_impl == 'xla' or m.attention_dropout_rate == 0,
-           'model.attention_impl=cudnn needs model.attention_dropout_rate=0')
+           f'model.attention_impl={m.attention_impl} needs model.attention_dropout_rate=0')
+  if m.attention_impl == 'splash':
+    require(m.attention_pattern in splash.PATTERNS,
+            f'model.attention_impl=splash: model.attention_pattern={m.attention_pattern!r} is not '
+            f'one of {list(splash.PATTERNS)}')
+    require(m.position_scheme != 'alibi',
+            'model.attention_impl=splash has no attention biases: not with position_scheme=alibi')
   blocks.validate_block(m)
   fam.validate(m)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from mlm_jax.models import layers, positions
+from mlm_jax.models import layers, positions, splash
 
 PATTERNS = ('bidirectional', 'causal', 'prefix', 'sliding_window')
 
@@ -51,9 +51,13 @@ class Attention(nn.Module):
   use_bias: bool = True
   rotary_base: float | None = None
   alibi: bool = False
+  pattern: str = 'bidirectional'  # impl=splash: the pattern its kernel builds (mask_B1LL unused)
+  window: int = 0  # impl=splash, sliding_window: total window
 
   @nn.compact
-  def __call__(self, x_BLD, mask_B1LL, positions_BL=None):
+  def __call__(self, x_BLD, mask_B1LL, positions_BL=None, segment_ids_BL=None, is_global=False):
+    """segment_ids_BL, is_global: what impl=splash attends by (without them, e.g. in the MLM
+    decoder's blocks, the XLA path runs on mask_B1LL)."""
     d_model = x_BLD.shape[-1]
     proj = lambda name: layers.Einsum(  # noqa: E731
         'bld,dhk->blhk', (d_model, self.num_heads, self.head_dim), ('embed', 'heads', 'kv'),
@@ -63,7 +67,10 @@ class Attention(nn.Module):
       q_BLHK = positions.rotary(q_BLHK, positions_BL, self.rotary_base)
       k_BLHK = positions.rotary(k_BLHK, positions_BL, self.rotary_base)
     bias_BHLL = positions.alibi_bias(positions_BL, self.num_heads) if self.alibi else None
-    if self.impl == 'cudnn':
+    if self.impl == 'splash' and segment_ids_BL is not None:
+      out_BLHK = splash.attend(q_BLHK * self.head_dim ** -0.5, k_BLHK, v_BLHK, segment_ids_BL,
+                               self.pattern, self.window, is_global).astype(v_BLHK.dtype)
+    elif self.impl == 'cudnn':
       out_BLHK = jax.nn.dot_product_attention(
           q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, implementation='cudnn',
           bias=None if bias_BHLL is None else bias_BHLL.astype(self.dtype))

@@ -94,7 +94,8 @@ class TransformerLayer(nn.Module):
   deterministic: bool
 
   @nn.compact
-  def __call__(self, x_BLD, mask_B1LL, positions_BL, global_mask_B1LL=None, flags=None):
+  def __call__(self, x_BLD, mask_B1LL, positions_BL, global_mask_B1LL=None, flags=None,
+               segment_ids_BL=None):
     c = self.cfg
     dtype = jnp.dtype(c.dtype)
     flags = flags or {'is_global': False, 'is_first': False}
@@ -109,7 +110,8 @@ class TransformerLayer(nn.Module):
     attn = attention.Attention(
         c.num_heads, c.hidden_size // c.num_heads, c.dropout_rate, c.attention_dropout_rate,
         c.initializer_range, dtype, c.attention_impl, self.deterministic, c.use_bias,
-        rotary_base=rotary_base, alibi=c.position_scheme == 'alibi', name='attention')
+        rotary_base=rotary_base, alibi=c.position_scheme == 'alibi', pattern=c.attention_pattern,
+        window=c.attention_window, name='attention')
     mlp = layers.Mlp(c.mlp_dim, c.dropout_rate, c.initializer_range, dtype, self.deterministic,
                      c.mlp_kind, c.use_bias, name='mlp')
     mlp_norm = layers.norm(c, 'mlp_norm')
@@ -118,11 +120,13 @@ class TransformerLayer(nn.Module):
       if not c.first_attention_norm:  # ModernBERT's first layer: an Identity (the parameter
         # exists in every layer, so unrolled, scanned and remat stacks have one tree)
         attn_in_BLD = jnp.where(is_first, x_BLD, attn_in_BLD)
-      x_BLD = x_BLD + attn(attn_in_BLD.astype(dtype), mask_B1LL, positions_BL)
+      x_BLD = x_BLD + attn(attn_in_BLD.astype(dtype), mask_B1LL, positions_BL, segment_ids_BL,
+                           is_global)
       x_BLD = x_BLD + mlp(mlp_norm(x_BLD).astype(dtype))
     else:
       attn_norm = layers.norm(c, 'attention_norm')
-      x_BLD = attn_norm(x_BLD + attn(x_BLD, mask_B1LL, positions_BL)).astype(dtype)
+      x_BLD = attn_norm(x_BLD + attn(x_BLD, mask_B1LL, positions_BL, segment_ids_BL,
+                                     is_global)).astype(dtype)
       x_BLD = mlp_norm(x_BLD + mlp(x_BLD)).astype(dtype)
     x_BLD = nn.with_logical_constraint(x_BLD, ('batch', 'length', 'act_embed'))
     return x_BLD, None

@@ -62,6 +62,7 @@ class Encoder(nn.Module):
     in place of the configured pattern (ERNIE-Gram's two streams)."""
     c = self.cfg
     is_global_N = blocks.global_layers(c)
+    explicit = mask_B1LL
     if mask_B1LL is not None:
       is_global_N = np.zeros_like(is_global_N)
     else:
@@ -72,20 +73,23 @@ class Encoder(nn.Module):
     if c.remat_policy != 'none':
       block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
     is_first_N = np.arange(c.num_layers) == 0
+    # Splash builds its masks from segment ids; an explicit mask (ERNIE-Gram) needs XLA's path.
+    splash_segments_BL = segment_ids_BL if explicit is None else None
     if c.scan_layers:  # both masks to every layer; the scanned flags pick one
       flags = {'is_global': jnp.asarray(is_global_N), 'is_first': jnp.asarray(is_first_N)}
       stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
-                      in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0), length=c.num_layers,
+                      in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
+                      length=c.num_layers,
                       metadata_params={nn.PARTITION_NAME: 'layers'})
       x_BLD, _ = stack(c, self.deterministic, name='layers')(
           x_BLD, mask_B1LL, positions_BL,
-          mask_B1LL if global_mask_B1LL is None else global_mask_B1LL, flags)
+          mask_B1LL if global_mask_B1LL is None else global_mask_B1LL, flags, splash_segments_BL)
     else:
       for i in range(c.num_layers):
         layer_mask_B1LL = global_mask_B1LL if is_global_N[i] else mask_B1LL
         flags = {'is_global': bool(is_global_N[i]), 'is_first': bool(is_first_N[i])}
         x_BLD, _ = block(c, self.deterministic, name=f'layers_{i}')(
-            x_BLD, layer_mask_B1LL, positions_BL, None, flags)
+            x_BLD, layer_mask_B1LL, positions_BL, None, flags, splash_segments_BL)
     if c.pre_layer_norm:
       x_BLD = layers.norm(c, 'final_norm')(x_BLD).astype(x_BLD.dtype)
     return x_BLD
