@@ -30,3 +30,26 @@ def test_benchmark_data_only_mode_times_the_input_pipeline(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   result = json.loads(out.stdout.strip().splitlines()[-1])
   assert result['data_tokens_per_sec'] > 0 and result['data_packing_efficiency'] > 0.9
+
+
+@pytest.mark.slow
+def test_torch_twin_of_each_exportable_family_in_its_own_process():
+  """--torch times the family's transformers twin (here ModernBertForMaskedLM) in a process of
+  its own: both sides report step time, peak memory and the CPU model; ELECTRA has no twin."""
+  out = subprocess.run(
+      [sys.executable, 'tools/benchmark.py', '--config=configs/modernbert.py:size=tiny',
+       '--steps=1', '--warmup=0', '--batch_size=8', '--torch', '--config.train.peak_flops=1e11'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  for key in ('torch_step_time_s', 'torch_peak_rss_mib', 'peak_rss_mib', 'compile_s',
+              'speedup_vs_torch', 'memory_vs_torch'):
+    assert result[key] > 0, key
+  assert result['cpu'] and result['torch_peak_rss_mib'] != result['peak_rss_mib']
+  refused = subprocess.run(
+      [sys.executable, 'tools/benchmark.py', '--config=configs/electra.py:size=tiny', '--steps=1',
+       '--warmup=0', '--batch_size=8', '--torch', '--config.train.peak_flops=1e11'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert refused.returncode != 0
+  assert refused.stderr.strip().splitlines()[-1] == (
+      "error: --torch: model.name='electra' has no transformers twin")

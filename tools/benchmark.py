@@ -8,9 +8,11 @@ python tools/benchmark.py --config=configs/wiki.py --config.data.train_files=...
 shuffle, batch: what one host's training loop pulls) with TensorFlow capped at
 data.tf_threads, and reports its tokens/s and the ratio to the training step's consumption.
 
---torch also times Hugging Face transformers' BertForMaskedLM (PyTorch eager,
-torch.optim.AdamW, same dimensions and batch, the same fraction of labelled positions) in the
-same process, after the JAX run, and reports the ratio.
+--torch also times the family's transformers twin (BertForMaskedLM, ModernBertForMaskedLM with
+its default dense head; PyTorch eager, its default attention, torch.optim.AdamW, same
+dimensions and batch, the same fraction of labelled positions) in a subprocess of its own, and
+reports the ratio. Both sides report compile time (JAX: lowering and compiling the step; PyTorch
+eager: none) and peak resident memory of their own process; the CPU model is named.
 """
 import functools
 import json
@@ -76,8 +78,8 @@ def synthetic_batch(rng, batch: int, seq_len: int, vocab: int) -> dict:
           'positions': np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy()}
 
 
-def time_jax(config, batch_np) -> float:
-  """Seconds per optimizer step, median of the timed steps."""
+def time_jax(config, batch_np) -> tuple[float, float]:
+  """(seconds per optimizer step, median of the timed steps; seconds to compile the step)."""
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules(config.mesh)
   model = models.build(config.model)
@@ -99,6 +101,9 @@ def time_jax(config, batch_np) -> float:
                    out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
     batch = sharding.host_batch_to_global(batch_np, mesh, config.train.batch_size)
     rng = jax.random.key(1)
+    t0 = time.perf_counter()
+    step = step.lower(train_state, batch, rng).compile()
+    compile_s = time.perf_counter() - t0
     times = []
     for i in range(_WARMUP.value + _STEPS.value + 1):
       t = time.perf_counter()
@@ -106,39 +111,28 @@ def time_jax(config, batch_np) -> float:
       jax.block_until_ready(m)
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)
-  return float(np.median(times))
+  return float(np.median(times)), compile_s
 
 
-def time_torch(config, batch_np) -> float:
-  import torch  # pylint: disable=g-import-not-at-top
-  from transformers import BertConfig, BertForMaskedLM  # pylint: disable=g-import-not-at-top
-  torch.set_num_threads(_THREADS.value)
-  torch.manual_seed(0)
-  m = config.model
-  model = BertForMaskedLM(BertConfig(
-      vocab_size=m.vocab_size, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
-      num_attention_heads=m.num_heads, intermediate_size=m.mlp_dim,
-      max_position_embeddings=m.max_positions, hidden_dropout_prob=m.dropout_rate,
-      attention_probs_dropout_prob=m.attention_dropout_rate, type_vocab_size=max(m.type_vocab_size, 1)))
-  model.train()
-  opt = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate,
-                          weight_decay=config.train.weight_decay)
-  ids = torch.from_numpy(batch_np['input_ids'].astype(np.int64))
-  labels = torch.full_like(ids, -100)
-  rng = np.random.default_rng(0)
-  chosen = rng.random(ids.shape) < config.objective.mask_rate
-  labels[torch.from_numpy(chosen)] = ids[torch.from_numpy(chosen)]
-  mask = torch.ones_like(ids)
-  times = []
-  for i in range(_WARMUP.value + _STEPS.value + 1):
-    t = time.perf_counter()
-    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    if i > _WARMUP.value:
-      times.append(time.perf_counter() - t)
-  return float(np.median(times))
+def peak_rss_mib() -> float:
+  """Peak resident memory of this process so far (Linux VmHWM, as tools/torch_twin.py)."""
+  with open('/proc/self/status', encoding='utf-8') as f:
+    return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+
+
+def torch_spec(config, batch_np) -> dict:
+  """What tools/torch_twin.py builds and times: the family's transformers class at the
+  config's dimensions (or a one-line exit when the family has none)."""
+  family = models.family(config.model)
+  if family.hf is None or not family.hf.twin:
+    sys.exit(f'error: --torch: model.name={config.model.name!r} has no transformers twin')
+  hf_cfg = dict(family.hf.twin_config(config.model))
+  hf_cfg.update(hidden_dropout_prob=config.model.dropout_rate,
+                attention_probs_dropout_prob=config.model.attention_dropout_rate)
+  return {'class': family.hf.classes[0], 'config': hf_cfg, 'threads': _THREADS.value,
+          'learning_rate': config.train.learning_rate, 'weight_decay': config.train.weight_decay,
+          'mask_rate': config.objective.mask_rate, 'input_ids': batch_np['input_ids'].tolist(),
+          'warmup': _WARMUP.value, 'steps': _STEPS.value}
 
 
 def main(argv):
@@ -156,16 +150,29 @@ def main(argv):
     return
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
-  step_s = time_jax(config, batch_np)
+  spec = torch_spec(config, batch_np) if _TORCH.value else None  # refused before any timing
+  step_s, compile_s = time_jax(config, batch_np)
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
-  result = {'config': _CONFIG.value.model.name, 'batch_size': batch, 'seq_len': seq_len,
-            'tokens_per_sec': tps, 'step_time_s': step_s, 'model_flops_per_token': flops,
+  result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
+            'batch_size': batch, 'seq_len': seq_len,
+            'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
+            'peak_rss_mib': peak_rss_mib(), 'model_flops_per_token': flops,
             'peak_flops': peak, 'mfu': tps * flops / peak}
   if _TORCH.value:
-    torch_s = time_torch(config, batch_np)
+    import subprocess  # pylint: disable=g-import-not-at-top
+    child = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_twin.py')],
+        input=json.dumps(spec), capture_output=True, text=True,
+        check=False)
+    if child.returncode:
+      sys.exit(f'error: the PyTorch run failed: {child.stderr.strip().splitlines()[-1:]}')
+    twin = json.loads(child.stdout.strip().splitlines()[-1])
+    torch_s = twin['torch_step_time_s']
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
-                  speedup_vs_torch=torch_s / step_s)
+                  torch_compile_s=0.0, torch_peak_rss_mib=twin['torch_peak_rss_mib'],
+                  speedup_vs_torch=torch_s / step_s,
+                  memory_vs_torch=result['peak_rss_mib'] / twin['torch_peak_rss_mib'])
   if _DATA.value:
     result.update(time_data_or_exit(config))
     result['data_over_train'] = result['data_tokens_per_sec'] / tps

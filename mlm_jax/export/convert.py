@@ -102,3 +102,8 @@ def hf_config(model_cfg, vocab_size: int, special: dict) -> dict:
       'initializer_range': c.initializer_range, 'layer_norm_eps': c.layer_norm_eps,
       'pad_token_id': special['pad'], 'tie_word_embeddings': True, 'torch_dtype': 'float32',
   }
+
+
+def twin_config(model_cfg) -> dict:
+  """BertForMaskedLM's config.json at MODEL_CFG's dimensions (tools/benchmark.py --torch)."""
+  return hf_config(model_cfg, model_cfg.vocab_size, {'pad': 0})

@@ -127,6 +127,12 @@ def hf_config(model_cfg, special: dict) -> dict:
   }
 
 
+def twin_config(model_cfg) -> dict:
+  """ModernBertForMaskedLM's config.json at MODEL_CFG's dimensions (benchmark --torch): its
+  default dense prediction head (logits at every position)."""
+  return hf_config(model_cfg, {'pad': 0, 'cls': 2, 'sep': 3})
+
+
 def model_overrides(hf_cfg: dict) -> dict:
   """model.* values a ModernBertForMaskedLM config.json implies (one-line errors for what our
   ModernBERT layout cannot represent)."""

@@ -117,4 +117,5 @@ FAMILY = family.ModelFamily(
     module=BertForMaskedLM, encoder=encoder_module, encoder_params=encoder_params,
     has_mlm_head=True, hf_layout='bert', pass_flops=pass_flops,
     validate=mlm_decoder.validate, downstream='BERT encoder', provides=(family.MASKED_LM,),
-    hf=family.HfExport(classes=('BertForMaskedLM',), writer='mlm_jax.export.hf_export:export_bert'))
+    hf=family.HfExport(classes=('BertForMaskedLM',), writer='mlm_jax.export.hf_export:export_bert',
+                       twin='mlm_jax.export.convert:twin_config'))

@@ -28,13 +28,20 @@ class HfExport:
   """How a family's checkpoints become Hugging Face directories (transformers classes).
 
   WRITER is 'module:function', (run config, workdir, out, step) -> exported step; named, not
-  imported, so the torch-free model code never imports export/ (which imports models)."""
+  imported, so the torch-free model code never imports export/ (which imports models).
+  TWIN, 'module:function' or '': model_cfg -> the config.json of classes[0] with the same
+  dimensions (tools/benchmark.py --torch builds the PyTorch twin from it)."""
   classes: tuple[str, ...]  # what transformers loads, e.g. ('BertForMaskedLM',)
   writer: str
+  twin: str = ''
 
   def export(self, config, workdir: str, out: str, step: int | None) -> int:
     module, _, function = self.writer.partition(':')
     return getattr(importlib.import_module(module), function)(config, workdir, out, step)
+
+  def twin_config(self, model_cfg) -> dict:
+    module, _, function = self.twin.partition(':')
+    return getattr(importlib.import_module(module), function)(model_cfg)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,4 +33,5 @@ def validate(model_cfg) -> None:
 FAMILY = dataclasses.replace(
     bert.FAMILY, validate=validate, downstream='ModernBERT encoder', hf_layout='', layout=LAYOUT,
     hf=family.HfExport(classes=('ModernBertForMaskedLM',),
-                       writer='mlm_jax.export.modernbert_export:export_modernbert'))
+                       writer='mlm_jax.export.modernbert_export:export_modernbert',
+                       twin='mlm_jax.export.modernbert_export:twin_config'))

@@ -1,0 +1,55 @@
+"""The PyTorch side of tools/benchmark.py --torch, in a process that imports only torch,
+transformers and numpy, so its peak resident memory is the twin's own.
+
+Reads one JSON spec on stdin (transformers class and config.json, optimiser settings, token
+ids, labelled fraction, threads, warm-up and timed steps); prints one JSON line: the median
+step time and the process's peak resident memory.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import transformers
+
+
+def peak_rss_mib() -> float:
+  """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the
+  parent across fork and exec)."""
+  with open('/proc/self/status', encoding='utf-8') as f:
+    return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+
+
+def main() -> None:
+  spec = json.loads(sys.stdin.read())
+  torch.set_num_threads(spec['threads'])
+  torch.manual_seed(0)
+  hf_cfg = dict(spec['config'])
+  model_type = hf_cfg.pop('model_type')
+  hf_cfg.pop('architectures', None)
+  model = getattr(transformers, spec['class'])(
+      transformers.AutoConfig.for_model(model_type, **hf_cfg))
+  model.train()
+  opt = torch.optim.AdamW(model.parameters(), lr=spec['learning_rate'],
+                          weight_decay=spec['weight_decay'])
+  ids = torch.tensor(spec['input_ids'], dtype=torch.int64)
+  labels = torch.full_like(ids, -100)
+  chosen = torch.from_numpy(np.random.default_rng(0).random(ids.shape) < spec['mask_rate'])
+  labels[chosen] = ids[chosen]
+  mask = torch.ones_like(ids)
+  times = []
+  for i in range(spec['warmup'] + spec['steps'] + 1):
+    t = time.perf_counter()
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if i > spec['warmup']:
+      times.append(time.perf_counter() - t)
+  print(json.dumps({'torch_step_time_s': float(np.median(times)),
+                    'torch_peak_rss_mib': peak_rss_mib()}))
+
+
+if __name__ == '__main__':
+  main()
