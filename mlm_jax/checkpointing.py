@@ -50,25 +50,28 @@ class Checkpointer:
     self._prune_data_states()
     return saved
 
-  def _objective_state_differs(self, step: int, abstract_state) -> bool:
-    """Whether a TrainState checkpoint lacks the objective state ABSTRACT_STATE expects: written
-    before TrainState carried one, by a soup (which keeps none), or by another objective."""
+  def _saved_tree(self, step: int):
+    """The checkpoint's TrainState metadata tree (nothing restored)."""
+    saved = self._manager.item_metadata(step)['state']
+    return getattr(saved, 'tree', saved)
+
+  @staticmethod
+  def _objective_state_differs(tree, abstract_state) -> bool:
+    """Whether checkpoint TREE lacks the objective state ABSTRACT_STATE expects: written before
+    TrainState carried one, by a soup (which keeps none), or by another objective."""
     if not hasattr(abstract_state, 'objective_state'):
       return False
-    saved = self._manager.item_metadata(step)['state']
-    tree = getattr(saved, 'tree', saved)
     if 'objective_state' not in tree:
       return True
     have = {path for path, _ in flat_paths(tree['objective_state'])}
     return have != {path for path, _ in flat_paths(abstract_state.objective_state)}
 
   def restore(self, step: int, abstract_state, data_iterator=None):
-    if not self._objective_state_differs(step, abstract_state):
+    tree = self._saved_tree(step)
+    if not self._objective_state_differs(tree, abstract_state):
       restored = self._manager.restore(
           step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))['state']
     else:  # everything else restores; the objective's state starts afresh, from zeros
-      tree = getattr(self._manager.item_metadata(step)['state'], 'tree',
-                     self._manager.item_metadata(step)['state'])
       target = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
                 if f.name != 'objective_state'}
       if 'objective_state' in tree:  # what is on disk, read and dropped (Orbax restores whole trees)
@@ -129,7 +132,7 @@ class Checkpointer:
     if saved is None:
       raise ValueError('unreadable checkpoint metadata')
     have = dict(flat_paths(saved))
-    legacy = self._objective_state_differs(step, abstract_state)
+    legacy = self._objective_state_differs(getattr(saved, 'tree', saved), abstract_state)
     for path, want in flat_paths(abstract_state):  # parameters come first in TrainState
       if legacy and path.startswith('objective_state/'):
         continue
