@@ -86,14 +86,21 @@ def load_params(hf_dir: str, model_cfg, expected: dict) -> tuple[dict, list[str]
   """Our parameter tree from the checkpoint; tensors it lacks come from EXPECTED (fresh init)."""
   hf_cfg = read_config(hf_dir)
   family = hf_cfg['model_type']
+  expected = convert.unstack_layers(expected, model_cfg.num_layers)
   sd = read_state_dict(hf_dir)
   if family == hf_names.MODERNBERT:
-    params, missing = modernbert_export.from_hf_state_dict(
-        sd, model_cfg, convert.unstack_layers(expected, model_cfg.num_layers))
-    if missing:
-      logging.warning('init_from.hf_dir: %d tensors not in the checkpoint were initialised: %s',
-                      len(missing), ', '.join(missing))
-    return params, missing
+    params, missing = modernbert_export.from_hf_state_dict(sd, model_cfg, expected)
+  else:
+    params, missing = _bert_params(sd, hf_cfg, model_cfg, expected)
+  if missing:
+    logging.warning('init_from.hf_dir: %d tensors not in the checkpoint were initialised: %s',
+                    len(missing), ', '.join(missing))
+  return params, missing
+
+
+def _bert_params(sd: dict, hf_cfg: dict, model_cfg, expected: dict):
+  """BERT, RoBERTa and ELECTRA layouts (RoBERTa's position rows shifted back)."""
+  family = hf_cfg['model_type']
   prefix = family + '.'
   if not any(k.startswith(prefix) for k in sd):  # saved from the bare encoder class
     sd = {(k if k.startswith(('cls.', 'lm_head.', 'generator_')) else prefix + k): v
@@ -102,9 +109,4 @@ def load_params(hf_dir: str, model_cfg, expected: dict) -> tuple[dict, list[str]
   pos = prefix + 'embeddings.position_embeddings.weight'
   if offset and pos in sd:
     sd[pos] = sd[pos][offset:]
-  expected = convert.unstack_layers(expected, model_cfg.num_layers)
-  params, missing = convert.from_hf_state_dict(sd, model_cfg, expected, family)
-  if missing:
-    logging.warning('init_from.hf_dir: %d tensors not in the checkpoint were initialised: %s',
-                    len(missing), ', '.join(missing))
-  return params, missing
+  return convert.from_hf_state_dict(sd, model_cfg, expected, family)
