@@ -62,7 +62,8 @@ class Encoder(nn.Module):
     in place of the configured pattern (ERNIE-Gram's two streams)."""
     c = self.cfg
     is_global_N = blocks.global_layers(c)
-    explicit = mask_B1LL
+    # Splash builds its masks from segment ids; an explicit mask (ERNIE-Gram) needs XLA's path.
+    splash_segments_BL = segment_ids_BL if mask_B1LL is None else None
     if mask_B1LL is not None:
       is_global_N = np.zeros_like(is_global_N)
     else:
@@ -73,8 +74,6 @@ class Encoder(nn.Module):
     if c.remat_policy != 'none':
       block = nn.remat(block, policy=REMAT_POLICIES[c.remat_policy], prevent_cse=not c.scan_layers)
     is_first_N = np.arange(c.num_layers) == 0
-    # Splash builds its masks from segment ids; an explicit mask (ERNIE-Gram) needs XLA's path.
-    splash_segments_BL = segment_ids_BL if explicit is None else None
     if c.scan_layers:  # both masks to every layer; the scanned flags pick one
       flags = {'is_global': jnp.asarray(is_global_N), 'is_first': jnp.asarray(is_first_N)}
       stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
