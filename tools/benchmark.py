@@ -31,6 +31,7 @@ from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, st
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
+from tools import torch_twin  # noqa: E402  (its peak_rss_mib; torch is imported only by its main)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps.')
@@ -114,12 +115,6 @@ def time_jax(config, batch_np) -> tuple[float, float]:
   return float(np.median(times)), compile_s
 
 
-def peak_rss_mib() -> float:
-  """Peak resident memory of this process so far (Linux VmHWM, as tools/torch_twin.py)."""
-  with open('/proc/self/status', encoding='utf-8') as f:
-    return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
-
-
 def torch_spec(config, batch_np) -> dict:
   """What tools/torch_twin.py builds and times: the family's transformers class at the
   config's dimensions (or a one-line exit when the family has none)."""
@@ -157,12 +152,12 @@ def main(argv):
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
             'batch_size': batch, 'seq_len': seq_len,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
-            'peak_rss_mib': peak_rss_mib(), 'model_flops_per_token': flops,
+            'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
             'peak_flops': peak, 'mfu': tps * flops / peak}
   if _TORCH.value:
     import subprocess  # pylint: disable=g-import-not-at-top
     child = subprocess.run(
-        [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_twin.py')],
+        [sys.executable, torch_twin.__file__],
         input=json.dumps(spec), capture_output=True, text=True,
         check=False)
     if child.returncode:

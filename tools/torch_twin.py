@@ -1,5 +1,6 @@
 """The PyTorch side of tools/benchmark.py --torch, in a process that imports only torch,
-transformers and numpy, so its peak resident memory is the twin's own.
+transformers and numpy, so its peak resident memory is the twin's own (benchmark.py takes
+peak_rss_mib from here for its own side).
 
 Reads one JSON spec on stdin (transformers class and config.json, optimiser settings, token
 ids, labelled fraction, threads, warm-up and timed steps); prints one JSON line: the median
@@ -10,8 +11,6 @@ import sys
 import time
 
 import numpy as np
-import torch
-import transformers
 
 
 def peak_rss_mib() -> float:
@@ -22,6 +21,8 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
+  import torch  # pylint: disable=g-import-not-at-top  (benchmark.py imports this module too)
+  import transformers  # pylint: disable=g-import-not-at-top
   spec = json.loads(sys.stdin.read())
   torch.set_num_threads(spec['threads'])
   torch.manual_seed(0)
