@@ -92,6 +92,21 @@ def corpus_config(shared_vocab, **overrides):
                         'data.vocab_path': shared_vocab['vocab_path'], **overrides})
 
 
+def train_twenty_steps(config, shared_vocab, workdir: str) -> list[dict]:
+  """CONFIG (a full-size recipe's tiny variant) trained 20 steps on the shared corpus over 8
+  fake devices, batch 16, logged every 5 steps; its train records."""
+  from mlm_jax import train  # pylint: disable=g-import-not-at-top
+  config.data.update(corpus_config(shared_vocab).data.to_dict())
+  config.train.update(steps=20, batch_size=16, log_every_steps=5, peak_flops=1e11,
+                      warmup_steps=2)
+  config.eval.update(every_steps=0, steps=2)
+  config.mesh.data = 8
+  train.run(config, workdir)
+  records = read_records(workdir, 'train')
+  assert [r['step'] for r in records] == [5, 10, 15, 20]
+  return records
+
+
 def electra_run_config(shared_vocab, sharing='tied', **overrides):
   """configs/electra.py's tiny settings on the shared corpus; OVERRIDES win."""
   from configs import electra as electra_config  # pylint: disable=g-import-not-at-top

@@ -10,10 +10,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mlm_jax import config_lib, models, state, train, validation
+from mlm_jax import config_lib, models, state, validation
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.export import convert, hf_export, hf_import, modernbert_export
-from tests.conftest import corpus_config, glue_smoke_finetune, randomise_torch_params, read_records
+from tests.conftest import glue_smoke_finetune, randomise_torch_params, train_twenty_steps
 
 torch = pytest.importorskip('torch')
 transformers = pytest.importorskip('transformers')
@@ -159,14 +159,8 @@ def test_import_refuses_what_the_layout_cannot_hold():
 def test_twenty_steps_export_loads_and_finetunes(shared_vocab, tmp_path):
   c = _config()
   c.model.vocab_size = 8000
-  c.data.update(corpus_config(shared_vocab).data.to_dict())
-  c.train.update(steps=20, batch_size=16, log_every_steps=5, peak_flops=1e11, warmup_steps=2)
-  c.eval.update(every_steps=0, steps=2)
-  c.mesh.data = 8
   workdir = str(tmp_path / 'pre')
-  train.run(c, workdir)
-  records = read_records(workdir, 'train')
-  assert [r['step'] for r in records] == [5, 10, 15, 20]
+  records = train_twenty_steps(c, shared_vocab, workdir)
   assert records[-1]['loss'] < records[0]['loss'] - 0.3
   out = str(tmp_path / 'hf')
   hf_export.export(workdir, out)

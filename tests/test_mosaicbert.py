@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from mlm_jax import config_lib, models, state, train, validation
+from mlm_jax import config_lib, models, state, validation
 from mlm_jax.models import attention
-from tests.conftest import corpus_config, glue_smoke_finetune, read_records
+from tests.conftest import glue_smoke_finetune, train_twenty_steps
 from tests.test_blocks import _attention_ref
 
 
@@ -62,13 +62,7 @@ def test_model_runs_past_its_training_length_and_alibi_attention_matches_referen
 @pytest.mark.slow
 def test_twenty_steps_on_eight_devices_and_finetunes(shared_vocab, tmp_path):
   c = _config()
-  c.data.update(corpus_config(shared_vocab).data.to_dict())
-  c.train.update(steps=20, batch_size=16, log_every_steps=5, peak_flops=1e11, warmup_steps=2)
-  c.eval.update(every_steps=0, steps=2)
-  c.mesh.data = 8
   workdir = str(tmp_path / 'pre')
-  train.run(c, workdir)
-  records = read_records(workdir, 'train')
-  assert [r['step'] for r in records] == [5, 10, 15, 20]
+  records = train_twenty_steps(c, shared_vocab, workdir)
   assert records[-1]['loss'] < records[0]['loss'] - 0.3
   assert 0 <= glue_smoke_finetune(workdir, str(tmp_path / 'ft'))['accuracy'] <= 1
