@@ -8,6 +8,9 @@ python tools/benchmark.py --config=configs/wiki.py --config.data.train_files=...
 shuffle, batch: what one host's training loop pulls) with TensorFlow capped at
 data.tf_threads, and reports its tokens/s and the ratio to the training step's consumption.
 
+--docs_per_row=K packs K documents into each synthetic row (segment ids, restarting positions):
+the unpadding check compares its tokens/s with K=1 (a batch with no padding).
+
 --torch also times the family's transformers twin (BertForMaskedLM, ModernBertForMaskedLM with
 its default dense head; PyTorch eager, its default attention, torch.optim.AdamW, same
 dimensions and batch, the same fraction of labelled positions) in a subprocess of its own, and
@@ -42,6 +45,9 @@ _THREADS = flags.DEFINE_integer('threads', 2, 'PyTorch intra-op threads.')
 _DATA = flags.DEFINE_boolean('data', False, 'Also time the input pipeline alone.')
 _DATA_ONLY = flags.DEFINE_boolean('data_only', False, 'Time only the input pipeline.')
 _DATA_SECONDS = flags.DEFINE_float('data_seconds', 20.0, 'Seconds of input pipeline timing.')
+_DOCS = flags.DEFINE_integer(
+    'docs_per_row', 1, 'Documents packed into each synthetic row (fill packing of a corpus whose '
+    'documents average seq_len/K tokens); 1: one document per row.')
 _WORKDIR = flags.DEFINE_string('workdir', '/tmp/mlm_jax_benchmark',
                                'Scratch directory for the data pipeline (vocabulary cache).')
 
@@ -72,11 +78,19 @@ def time_data_or_exit(config) -> dict:
     sys.exit(f'error: {e}')
 
 
-def synthetic_batch(rng, batch: int, seq_len: int, vocab: int) -> dict:
+def synthetic_batch(rng, batch: int, seq_len: int, vocab: int, docs: int = 1) -> dict:
+  """Full rows of random ids; DOCS > 1 packs that many documents of random lengths into each
+  row as fill packing does (segment ids 1..DOCS, positions restarting, [CLS] ... [SEP] each)."""
   ids = rng.integers(5, vocab, (batch, seq_len)).astype(np.int32)
-  ids[:, 0], ids[:, -1] = 2, 3
-  return {'input_ids': ids, 'segment_ids': np.ones_like(ids),
-          'positions': np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy()}
+  segment_ids = np.ones_like(ids)
+  positions = np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy()
+  for row in range(batch):
+    cuts = np.sort(rng.choice(np.arange(4, seq_len - 3), docs - 1, replace=False))
+    for k, (start, end) in enumerate(zip([0, *cuts], [*cuts, seq_len])):
+      ids[row, start], ids[row, end - 1] = 2, 3
+      segment_ids[row, start:end] = k + 1
+      positions[row, start:end] = np.arange(end - start)
+  return {'input_ids': ids, 'segment_ids': segment_ids, 'positions': positions}
 
 
 def time_jax(config, batch_np) -> tuple[float, float]:
@@ -144,13 +158,18 @@ def main(argv):
     print(json.dumps(time_data_or_exit(config)))
     return
   peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
-  batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size)
+  if not 1 <= _DOCS.value <= seq_len // 8:
+    sys.exit(f'error: --docs_per_row={_DOCS.value}: must be in [1, seq_len/8={seq_len // 8}]')
+  if _DOCS.value > 1 and _TORCH.value:
+    sys.exit('error: --docs_per_row with --torch: the PyTorch twin has no packed-row attention')
+  batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size,
+                             _DOCS.value)
   spec = torch_spec(config, batch_np) if _TORCH.value else None  # refused before any timing
   step_s, compile_s = time_jax(config, batch_np)
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
-            'batch_size': batch, 'seq_len': seq_len,
+            'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
             'peak_flops': peak, 'mfu': tps * flops / peak}
