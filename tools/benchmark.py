@@ -141,7 +141,9 @@ def torch_spec(config, batch_np) -> dict:
   return {'class': family.hf.classes[0], 'config': hf_cfg, 'threads': _THREADS.value,
           'learning_rate': config.train.learning_rate, 'weight_decay': config.train.weight_decay,
           'mask_rate': config.objective.mask_rate, 'input_ids': batch_np['input_ids'].tolist(),
-          'warmup': _WARMUP.value, 'steps': _STEPS.value}
+          'warmup': _WARMUP.value, 'steps': _STEPS.value,
+          'device': 'cuda' if jax.default_backend() == 'gpu' else 'cpu',
+          'bf16': config.model.dtype == 'bfloat16'}
 
 
 def main(argv):
@@ -173,6 +175,9 @@ def main(argv):
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
             'peak_flops': peak, 'mfu': tps * flops / peak}
+  device_stats = jax.local_devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in device_stats:  # GPU/TPU: the accelerator's own peak
+    result['peak_device_mib'] = device_stats['peak_bytes_in_use'] / 2**20
   if _TORCH.value:
     import subprocess  # pylint: disable=g-import-not-at-top
     child = subprocess.run(
@@ -186,7 +191,10 @@ def main(argv):
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
                   torch_compile_s=0.0, torch_peak_rss_mib=twin['torch_peak_rss_mib'],
                   speedup_vs_torch=torch_s / step_s,
-                  memory_vs_torch=result['peak_rss_mib'] / twin['torch_peak_rss_mib'])
+                  memory_vs_torch=result['peak_rss_mib'] / twin['torch_peak_rss_mib'],
+                  torch_mfu=batch * seq_len / torch_s * flops / peak)
+    if 'torch_peak_device_mib' in twin:
+      result['torch_peak_device_mib'] = twin['torch_peak_device_mib']
   if _DATA.value:
     result.update(time_data_or_exit(config))
     result['data_over_train'] = result['data_tokens_per_sec'] / tps

@@ -3,8 +3,9 @@ transformers and numpy, so its peak resident memory is the twin's own (benchmark
 peak_rss_mib from here for its own side).
 
 Reads one JSON spec on stdin (transformers class and config.json, optimiser settings, token
-ids, labelled fraction, threads, warm-up and timed steps); prints one JSON line: the median
-step time and the process's peak resident memory.
+ids, labelled fraction, threads, warm-up and timed steps; on a GPU `device: cuda` and `bf16`
+for autocast); prints one JSON line: the median step time and the process's peak resident
+memory (and its peak GPU memory on a GPU).
 """
 import json
 import sys
@@ -29,27 +30,37 @@ def main() -> None:
   hf_cfg = dict(spec['config'])
   model_type = hf_cfg.pop('model_type')
   hf_cfg.pop('architectures', None)
+  device = spec.get('device', 'cpu')
   model = getattr(transformers, spec['class'])(
-      transformers.AutoConfig.for_model(model_type, **hf_cfg))
+      transformers.AutoConfig.for_model(model_type, **hf_cfg)).to(device)
   model.train()
+  # On a GPU: bf16 autocast and the fused AdamW, PyTorch's own fast path for this step.
   opt = torch.optim.AdamW(model.parameters(), lr=spec['learning_rate'],
-                          weight_decay=spec['weight_decay'])
-  ids = torch.tensor(spec['input_ids'], dtype=torch.int64)
+                          weight_decay=spec['weight_decay'], fused=device == 'cuda')
+  autocast = torch.autocast(device_type=device, dtype=torch.bfloat16,
+                            enabled=spec.get('bf16', False))
+  ids = torch.tensor(spec['input_ids'], dtype=torch.int64, device=device)
   labels = torch.full_like(ids, -100)
-  chosen = torch.from_numpy(np.random.default_rng(0).random(ids.shape) < spec['mask_rate'])
+  chosen = torch.from_numpy(np.random.default_rng(0).random(ids.shape) < spec['mask_rate']).to(
+      device)
   labels[chosen] = ids[chosen]
   mask = torch.ones_like(ids)
   times = []
   for i in range(spec['warmup'] + spec['steps'] + 1):
     t = time.perf_counter()
-    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    with autocast:
+      loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
+    if device == 'cuda':
+      torch.cuda.synchronize()
     if i > spec['warmup']:
       times.append(time.perf_counter() - t)
-  print(json.dumps({'torch_step_time_s': float(np.median(times)),
-                    'torch_peak_rss_mib': peak_rss_mib()}))
+  result = {'torch_step_time_s': float(np.median(times)), 'torch_peak_rss_mib': peak_rss_mib()}
+  if device == 'cuda':
+    result['torch_peak_device_mib'] = torch.cuda.max_memory_allocated() / 2**20
+  print(json.dumps(result))
 
 
 if __name__ == '__main__':
