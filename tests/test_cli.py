@@ -40,7 +40,7 @@ FAST = '--config.train.peak_flops=1e11'  # no matmul measurement
     (['--config=configs/no_such_config.py'], 'no_such_config.py'),  # missing config file
     ([DEMO, '--config.train.learning_rate=-1'], 'train.learning_rate'),
     ([DEMO, '--config.objective.mask_rate=1.5'], 'objective.mask_rate'),
-    ([DEMO, '--config.data.seq_len=512'], 'data.seq_len'),
+    ([DEMO, '--config.data.seq_len=9000'], 'data.seq_len'),
     ([DEMO, '--config.train.batch_size=30', '--config.train.micro_batches=4'],
      'train.micro_batches'),
     ([DEMO, '--config.train.batch_size=12'], 'data-parallel'),

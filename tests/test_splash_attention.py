@@ -93,7 +93,7 @@ def test_modernbert_with_splash_equals_xla(scan):
     ({'model.attention_dropout_rate': 0.1}, 'attention_dropout_rate=0'),
     ({'data.seq_len': 100}, 'data.seq_len=100')])
 def test_unsupported_settings_are_one_line_errors(changes, words):
-  c = ml_collections.ConfigDict(config_lib.load_config_file('configs/demo.py').to_dict())
+  c = ml_collections.ConfigDict(config_lib.load_config_file('configs/bert.py:size=mini').to_dict())
   c.model.attention_impl = 'splash'
   c.model.attention_dropout_rate = 0.0
   for key, value in changes.items():
