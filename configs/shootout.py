@@ -5,7 +5,7 @@ every run is given its encoder size, data and loop settings (its own objective k
 python tools/shootout.py --workdir=/tmp/shootout --budget_steps=150
 """
 RUNS = {
-    'mlm': 'configs/demo.py',
+    'mlm': 'configs/demo.py:bert',
     'electra': 'configs/electra.py:size=small',
     'rts': 'configs/substitution.py:objective=rts',
     'mcl': 'configs/mcl.py:size=small',
