@@ -59,13 +59,13 @@ def test_packed_synthetic_rows_hold_k_whole_documents():
   """--docs_per_row's rows: K segments covering the row, each [CLS] ... [SEP] with positions
   from 0, so the step sees what fill packing leaves of a corpus of short documents."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from tools import benchmark  # pylint: disable=g-import-not-at-top
-  b = benchmark.synthetic_batch(np.random.default_rng(3), 4, 64, 100, docs=3)
+  from tools.synthetic_rows import synthetic_batch  # pylint: disable=g-import-not-at-top
+  b = synthetic_batch(np.random.default_rng(3), 4, 64, 100, docs=3)
   for ids, seg, pos in zip(b['input_ids'], b['segment_ids'], b['positions']):
     assert sorted(set(seg)) == [1, 2, 3] and (np.diff(seg) >= 0).all()
     for k in (1, 2, 3):
       where = np.flatnonzero(seg == k)
       assert (pos[where] == np.arange(len(where))).all()
       assert ids[where[0]] == 2 and ids[where[-1]] == 3
-  one = benchmark.synthetic_batch(np.random.default_rng(3), 2, 64, 100)
+  one = synthetic_batch(np.random.default_rng(3), 2, 64, 100)
   assert (one['segment_ids'] == 1).all() and (one['positions'][0] == np.arange(64)).all()

@@ -35,6 +35,7 @@ from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
 from tools import torch_twin  # noqa: E402  (its peak_rss_mib; torch is imported only by its main)
+from tools.synthetic_rows import synthetic_batch  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps.')
@@ -76,21 +77,6 @@ def time_data_or_exit(config) -> dict:
     return time_data(config)
   except config_lib.ConfigError as e:  # e.g. a vocabulary size the corpus cannot support
     sys.exit(f'error: {e}')
-
-
-def synthetic_batch(rng, batch: int, seq_len: int, vocab: int, docs: int = 1) -> dict:
-  """Full rows of random ids; DOCS > 1 packs that many documents of random lengths into each
-  row as fill packing does (segment ids 1..DOCS, positions restarting, [CLS] ... [SEP] each)."""
-  ids = rng.integers(5, vocab, (batch, seq_len)).astype(np.int32)
-  segment_ids = np.ones_like(ids)
-  positions = np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy()
-  for row in range(batch):
-    cuts = np.sort(rng.choice(np.arange(4, seq_len - 3), docs - 1, replace=False))
-    for k, (start, end) in enumerate(zip([0, *cuts], [*cuts, seq_len])):
-      ids[row, start], ids[row, end - 1] = 2, 3
-      segment_ids[row, start:end] = k + 1
-      positions[row, start:end] = np.arange(end - start)
-  return {'input_ids': ids, 'segment_ids': segment_ids, 'positions': positions}
 
 
 def time_jax(config, batch_np) -> tuple[float, float]:
