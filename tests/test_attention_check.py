@@ -2,18 +2,8 @@
 import subprocess
 import sys
 
-import numpy as np
-
 from tests.conftest import REPO
 from tools import attention_check
-
-
-def test_packed_rows_restart_positions_per_document():
-  seg, pos = attention_check.packed_rows(2, 128)
-  for s, p in zip(seg, pos):
-    assert sorted(set(s)) == [1, 2, 3]
-    for k in (1, 2, 3):
-      assert (p[s == k] == np.arange((s == k).sum())).all()
 
 
 def test_splash_equals_reference_and_a_wrong_reference_is_caught(monkeypatch):

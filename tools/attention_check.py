@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mlm_jax.models import attention, splash  # noqa: E402
+from tools.synthetic_rows import synthetic_batch  # noqa: E402
 
 PATTERNS = ('bidirectional', 'causal', 'sliding_window')
 TOLERANCE = {'float32': 2e-5, 'bfloat16': 3e-2}
@@ -29,18 +30,6 @@ TOLERANCE = {'float32': 2e-5, 'bfloat16': 3e-2}
 
 def native_impls() -> list[str]:
   return {'gpu': ['cudnn'], 'tpu': ['splash']}.get(jax.default_backend(), [])
-
-
-def packed_rows(batch: int, seq_len: int, docs: int = 3) -> tuple[np.ndarray, np.ndarray]:
-  """(segment_ids, positions) of rows holding DOCS documents of unequal lengths."""
-  segment_ids = np.zeros((batch, seq_len), np.int32)
-  positions = np.zeros((batch, seq_len), np.int32)
-  for row in range(batch):
-    cuts = [0, seq_len // 5 + 7 * row, seq_len // 2 + 3 * row, seq_len]
-    for k in range(docs):
-      segment_ids[row, cuts[k]:cuts[k + 1]] = k + 1
-      positions[row, cuts[k]:cuts[k + 1]] = np.arange(cuts[k + 1] - cuts[k])
-  return segment_ids, positions
 
 
 def _block(impl: str, pattern: str, dtype: str, heads: int, head_dim: int, window: int):
@@ -53,7 +42,8 @@ def compare(impl: str, pattern: str, dtype: str, batch: int = 2, seq_len: int = 
             heads: int = 4, head_dim: int = 64, window: int = 128) -> dict:
   """Largest output and input-gradient differences of IMPL from XLA, each relative to the
   reference's largest entry."""
-  segment_ids, positions = (jnp.asarray(a) for a in packed_rows(batch, seq_len))
+  rows = synthetic_batch(np.random.default_rng(0), batch, seq_len, 100, docs=3)
+  segment_ids, positions = jnp.asarray(rows['segment_ids']), jnp.asarray(rows['positions'])
   mask = attention.pattern_mask(pattern, segment_ids, positions, window)
   x = jax.random.normal(jax.random.key(0), (batch, seq_len, heads * head_dim), jnp.float32)
   params = _block('xla', pattern, dtype, heads, head_dim, window).init(
