@@ -1,45 +1,168 @@
-"""tools/shootout.py: matched encoders, equal-FLOP step counts from each objective's declared
-FLOPs, the table. (The command itself is run end to end with --tiny in the README.)"""
+"""tools/shootout.py and tools/shootout_report.py: matched encoders, equal-FLOP step counts,
+cache reuse rules, verdicts on hand-built seeds, the report, and (slow) the whole command at
+--tiny sizes with two objectives, fine-tuned through the GLUE harness."""
+import json
+import os
+
 import pytest
 
 from mlm_jax import models, objectives
+from mlm_jax.config_lib import ConfigError
+from tests.conftest import SHARED_DATA
 from tools import shootout
+from tools import shootout_report as report
+
+
+def _opt(tmp_path, **kw):
+  return shootout.Options(workdir=str(tmp_path), train_files='/corpus/wiki_*',
+                          vocab_path='/v/vocab.txt', glue_dir=str(tmp_path), **kw)
 
 
 @pytest.mark.parametrize('tiny', [False, True])
-def test_every_run_trains_the_same_encoder_on_the_same_data(tiny):
-  configs = {o: shootout.run_config(o, '/v/spm.model', 100, tiny) for o in shootout.RUNS}
-  ref = configs[next(iter(shootout.RUNS))]
+def test_every_run_trains_the_same_encoder_on_the_same_data(tmp_path, tiny):
+  opt = _opt(tmp_path, tiny=tiny)
+  configs = {o: shootout.run_config(o, opt, 100, '/v/vocab.txt') for o in shootout.RUNS}
+  ref = configs[shootout.FIRST]
   for o, c in configs.items():
     models.family(c.model)  # a registered family with an encoder
     for key in shootout.MODEL_KEYS:
       assert c.model[key] == ref.model[key], (o, key)
     assert c.data.to_dict() == ref.data.to_dict(), o
-    assert c.data.vocab_path == '/v/spm.model'
+    assert c.data.vocab_path == '/v/vocab.txt'
     for key in ('batch_size', 'learning_rate', 'warmup_steps', 'decay', 'weight_decay', 'steps'):
       assert c.train[key] == ref.train[key], (o, key)
-  assert len({c.objective.name for c in configs.values()}) == len(configs)
+  # each run keeps its own objective (and its overrides)
+  assert configs['mlm30'].objective.mask_rate == 0.3
+  assert configs['span'].objective.masking == 'spans'
+  assert configs['electra_gdes'].model.embedding_sharing == 'gdes'
+  assert configs['electra'].objective.disc_weight == 50.0
   if not tiny:
-    assert (ref.model.num_layers, ref.model.hidden_size, ref.data.seq_len,
-            ref.train.batch_size) == (4, 192, 128, 32)
+    assert ref.data.train_files == '/corpus/wiki_*'
+    assert (ref.model.num_layers, ref.model.hidden_size, ref.data.seq_len, ref.train.batch_size,
+            ref.train.warmup_steps) == (2, 128, 128, 128, 100 // 12)
 
 
-def test_equal_compute_uses_each_objectives_declared_flops():
-  configs = {o: shootout.run_config(o, '', 100) for o in shootout.RUNS}
-  per_token = {o: shootout.flops_per_token(c) for o, c in configs.items()}
-  for o, c in configs.items():
-    assert per_token[o] == objectives.flops_per_token(c)
-  first = next(iter(shootout.RUNS))
-  steps = shootout.equal_compute_steps(150, per_token, first)
-  assert steps[first] == 150
+def test_equal_compute_uses_each_objectives_declared_flops(tmp_path):
+  configs = {o: shootout.run_config(o, _opt(tmp_path), 100, '') for o in shootout.RUNS}
+  per_token = {o: objectives.flops_per_token(c) for o, c in configs.items()}
+  steps = shootout.equal_compute_steps(2400, per_token, shootout.FIRST)
+  assert steps[shootout.FIRST] == 2400
   for o in configs:  # equal budgets within one step's worth of FLOPs
-    assert abs(steps[o] * per_token[o] - 150 * per_token[first]) <= per_token[o] / 2 + 1e-6
+    assert abs(steps[o] * per_token[o] - 2400 * per_token[shootout.FIRST]) <= per_token[o] / 2
+  assert steps['mcl'] < steps['electra'] < steps['mlm'] < steps['rts']
 
 
-def test_equal_compute_steps_and_table():
-  steps = shootout.equal_compute_steps(200, {'a': 10.0, 'b': 11.0, 'c': 40.0}, 'a')
-  assert steps == {'a': 200, 'b': 182, 'c': 50}
-  md = shootout.table([dict(name='mlm (BERT encoder)', steps=200, flops=1.5e12, wall_s=90.0,
-                            probe_accuracy=0.12345, probe_loss=5.0, native='mlm_accuracy 0.100')])
-  assert md.splitlines()[2] == ('| mlm (BERT encoder) | 200 | 1.50e+12 | 1.5 min | 0.1235 | '
-                                '5.0000 | mlm_accuracy 0.100 |')
+def test_a_cached_run_is_reused_only_when_it_trains_the_same_thing():
+  want = {'train': {'steps': 1000, 'warmup_steps': 83, 'log_every_steps': 100},
+          'objective': {'mask_rate': 0.15, 'masking': 'tokens'}}
+  cadence = {'train': {'steps': 1000, 'warmup_steps': 83, 'log_every_steps': 50},
+             'objective': {'mask_rate': 0.15}}  # logs more often; predates objective.masking
+  assert shootout.config_mismatch(cadence, want) == ''
+  other = {'train': {'steps': 1000, 'warmup_steps': 83}, 'objective': {'mask_rate': 0.3}}
+  assert shootout.config_mismatch(other, want) == (
+      "objective.mask_rate: 0.3 there, 0.15 wanted")
+  close = {'train': {'steps': 985, 'warmup_steps': 82}, 'objective': {'mask_rate': 0.15}}
+  far = {'train': {'steps': 970, 'warmup_steps': 80}, 'objective': {'mask_rate': 0.15}}
+  assert shootout.config_mismatch(close, want) and shootout.near_enough(close, want)
+  assert not shootout.near_enough(far, want)  # 3% off: a different budget
+  assert not shootout.near_enough(dict(close, objective={'mask_rate': 0.3}), want)
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+  with pytest.raises(ConfigError, match='--objectives: bogus'):
+    shootout.check(_opt(tmp_path, objectives=('mlm', 'bogus')))
+  with pytest.raises(ConfigError, match='--tasks: qqp'):
+    shootout.check(_opt(tmp_path, tasks=('qqp',)))
+  with pytest.raises(ConfigError, match='--train_files is required'):
+    shootout.check(shootout.Options(workdir=str(tmp_path), glue_dir=str(tmp_path)))
+  with pytest.raises(ConfigError, match='--glue_dir'):
+    shootout.check(shootout.Options(workdir=str(tmp_path), tiny=True, glue_dir='/no/such'))
+  with pytest.raises(ConfigError, match='--ngram_lexicon'):
+    shootout.check(_opt(tmp_path, objectives=('ernie_gram',)))
+  with pytest.raises(ConfigError, match='--learning_rates'):
+    shootout.check(_opt(tmp_path, learning_rates=(3.0,)))
+  # the first run always runs (it sets the budget and gives the random-init architecture)
+  assert shootout.check(_opt(tmp_path, objectives=('rts',))) == ['mlm', 'rts']
+
+
+def test_best_learning_rate_is_the_highest_median_over_seeds():
+  by_lr = {1e-4: [0.50, 0.60, 0.55], 3e-4: [0.58, 0.56, 0.57], 1e-3: [0.9], 3e-3: []}
+  assert report.best_lr(by_lr) == (1e-3, [0.9])
+  del by_lr[1e-3]
+  assert report.best_lr(by_lr) == (3e-4, [0.58, 0.56, 0.57])  # median 0.57 > 0.55
+  assert report.best_lr({1e-4: [0.5], 3e-4: [0.5]})[0] == 1e-4  # ties: the smaller rate
+  assert report.best_lr({1e-4: []}) is None
+  assert report.spread([0.553, 0.540, 0.562]) == '55.3 (54.0-56.2)'
+
+
+def test_verdicts_judge_the_seed_ranges():
+  lo, mid, hi = [0.50, 0.51, 0.52], [0.515, 0.53, 0.54], [0.55, 0.56, 0.57]
+  assert report.verdict(hi, lo, 'beats') == 'reproduced'
+  assert report.verdict(lo, hi, 'beats') == 'reversed'
+  assert report.verdict(mid, lo, 'beats') == 'not decidable'  # ranges overlap
+  assert report.verdict(mid, lo, 'matches') == 'reproduced'
+  assert report.verdict(hi, lo, 'matches') == 'reproduced, ahead'
+  assert report.verdict(lo, hi, 'matches') == 'not reproduced'
+  assert report.overall(['reproduced', 'reproduced']) == 'reproduced'
+  assert report.overall(['reproduced', 'reversed']) == 'mixed: reproduced, reversed'
+  assert report.overall(['reproduced', 'not decidable']) == 'partly: reproduced, not decidable'
+
+
+def test_claim_rows_and_tables_from_cached_results(tmp_path):
+  results = {'a': {'t1': {1e-3: [0.6, 0.61, 0.62]}, 't2': {1e-3: [0.3, 0.31, 0.32]}},
+             'b': {'t1': {1e-3: [0.5, 0.51, 0.52]}, 't2': {1e-3: [0.3, 0.305, 0.33]}}}
+  rows = report.claim_rows([('a', 'beats', 'b', 'A beats B'), ('a', 'beats', 'c', 'A beats C')],
+                           results, ['t1', 't2'])
+  assert rows[0]['per_task']['t1'] == '61.0 (60.0-62.0) vs 51.0 (50.0-52.0): reproduced'
+  assert rows[0]['verdict'] == 'partly: reproduced, not decidable'
+  assert rows[1]['verdict'] == 'incomplete' and rows[1]['per_task']['t1'] == 'c not run'
+  md = report.claims_markdown(rows, ['t1', 't2'])
+  assert md.splitlines()[2].startswith('| A beats B (a beats b) | 61.0 (60.0-62.0) vs')
+  run_rows = [dict(label='a', name='a (enc)', steps=100, flops=1.5e12, train_s=600.0,
+                   results=results['a'], probe=0.1, native='acc 0.100'),
+              dict(label='c', name='c (enc)', steps='90 (not run)', flops=0.0, train_s=0.0,
+                   results={}, probe=None, native='-')]
+  table = report.results_markdown(run_rows, ['t1', 't2']).splitlines()
+  assert table[2] == ('| a (enc) | 100 | 1.50e+12 | 10 min | 61.0 (60.0-62.0) @ 0.001 | '
+                      '31.0 (30.0-32.0) @ 0.001 | 0.1000 | acc 0.100 |')
+  assert table[3] == '| c (enc) | 90 (not run) | 0 | - | not run | not run | - | - |'
+  sweep = report.sweep_markdown(run_rows, ['t1'], [1e-4, 1e-3]).splitlines()
+  assert sweep[2] == '| a | t1 | - | 61.0 (60.0-62.0) |'
+  report.plot(str(tmp_path / 'p.png'), run_rows, ['t1', 't2'], 'title')
+  with open(tmp_path / 'p.png', 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.slow
+def test_the_command_trains_finetunes_reports_and_reuses(tmp_path, capsys):
+  opt = shootout.Options(workdir=str(tmp_path / 'so'), glue_dir=os.path.join(SHARED_DATA, 'glue'),
+                         objectives=('mlm', 'electra'), budget_steps=4, learning_rates=(1e-3,),
+                         seeds=2, tiny=True, probe_steps=2)
+  md = shootout.run(opt)
+  root = tmp_path / 'so'
+  for label in ('mlm', 'electra', 'random'):
+    for task in ('sst2', 'stsb'):
+      for k in range(2):
+        assert (root / label / 'finetune' / task / 'lr_0.001' / f'seed_{k}' /
+                'finetune_result.json').is_file(), (label, task, k)
+    assert json.loads((root / label / 'probe.json').read_text())['probe_predictions'] > 0
+  rows = [line for line in md.splitlines() if line.startswith('| random init')
+          or line.startswith('| mlm (') or line.startswith('| electra (')]
+  assert len(rows) == 3 and all('not run' not in r for r in rows)
+  assert '| budget check: MLM pre-training beats random initialisation' in md
+  assert (root / 'shootout.png').is_file() and (root / 'shootout.json').is_file()
+  capsys.readouterr()
+  # Everything is cached: a second run trains and fine-tunes nothing.
+  assert shootout.run(opt) == md
+  out = capsys.readouterr().out
+  assert out.count('reusing the finished run') == 2 and 'fine-tuning' not in out
+  # The report alone, from the cache.
+  assert shootout.run(shootout.Options(workdir=str(root), objectives=opt.objectives,
+                                       budget_steps=4, learning_rates=(1e-3,), seeds=2,
+                                       tiny=True, report_only=True)) == md
+  # A cache made under another fine-tuning protocol is refused.
+  spec = json.loads((root / 'finetune_spec.json').read_text())
+  spec['finetune'] = dict(spec['finetune'], epochs=9.0)
+  (root / 'finetune_spec.json').write_text(json.dumps(spec))
+  with pytest.raises(ConfigError, match='another fine-tuning protocol'):
+    shootout.run(opt)

@@ -28,46 +28,21 @@ _CLUSTERS = flags.DEFINE_integer('clusters', 256, 'Number of clusters C.')
 _OUT = flags.DEFINE_string('out', None, 'Output text file (local or gs://).', required=True)
 _SEED = flags.DEFINE_integer('seed', 0, 'k-means seed.')
 
-HF_EMBEDDING_SUFFIXES = ('word_embeddings.weight', 'tok_embeddings.weight')
-
-
-def workdir_table(workdir: str) -> np.ndarray:
-  from mlm_jax import checkpointing, config_lib, models  # pylint: disable=g-import-not-at-top
-  config = config_lib.load_run_config(workdir)
-  params, _ = checkpointing.restore_params(config, workdir)
-  encoder = models.family(config.model).encoder_params(config.model, params)
-  return np.asarray(encoder['embeddings']['word_embeddings']['embedding'], np.float32)
-
-
-def hf_table(hf_dir: str) -> np.ndarray:
-  from mlm_jax.export import hf_import  # pylint: disable=g-import-not-at-top
-  tensors = hf_import.read_state_dict(hf_dir)
-  names = [k for k in tensors if k.endswith(HF_EMBEDDING_SUFFIXES)]
-  if not names:
-    raise ConfigError(f'--hf_dir={hf_dir}: no tensor ending in {HF_EMBEDDING_SUFFIXES}')
-  return np.asarray(tensors[sorted(names, key=len)[0]], np.float32)
-
-
-def cluster(table_VD: np.ndarray, clusters: int, seed: int) -> np.ndarray:
-  """(V,) cluster ids 0..C-1 (relabelled densely, so every id has a member)."""
-  from sklearn.cluster import KMeans  # pylint: disable=g-import-not-at-top
-  unit = table_VD / np.maximum(np.linalg.norm(table_VD, axis=1, keepdims=True), 1e-12)
-  labels = KMeans(clusters, n_init=1, random_state=seed).fit_predict(unit)
-  return np.unique(labels, return_inverse=True)[1].astype(np.int32)
-
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top
+  from tools import embedding_clusters as clusters  # pylint: disable=g-import-not-at-top
   try:
     if bool(_WORKDIR.value) == bool(_HF_DIR.value):
       raise ConfigError('give exactly one of --workdir and --hf_dir')
-    table = workdir_table(_WORKDIR.value) if _WORKDIR.value else hf_table(_HF_DIR.value)
+    table = (clusters.workdir_table(_WORKDIR.value) if _WORKDIR.value
+             else clusters.hf_table(_HF_DIR.value))
     if not 2 <= _CLUSTERS.value <= len(table):
       raise ConfigError(f'--clusters={_CLUSTERS.value} must be in [2, {len(table)}] (the '
                         'embedding rows)')
-    cluster_V = cluster(table, _CLUSTERS.value, _SEED.value)
+    cluster_V = clusters.kmeans(table, _CLUSTERS.value, _SEED.value)
     cluster_map.save(cluster_V, _OUT.value)
   except ConfigError as e:
     sys.exit(f'error: {e}')

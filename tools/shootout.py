@@ -1,18 +1,25 @@
-"""Objective shoot-out: MLM, ELECTRA, RTS and MCL at equal training FLOPs, one corpus, one
-tokenizer, one yardstick (a frozen-encoder masked-token probe, mlm_jax/probe.py).
+"""Objective shoot-out: re-derive the papers' claims at small scale on your own data, at equal
+compute, with the papers' own yardstick (GLUE fine-tuning, several seeds, a learning-rate sweep).
 
-python tools/shootout.py --workdir=/tmp/shootout [--budget_steps=200] \
-    [--objectives=mlm,electra,rts,mcl] [--probe_steps=300]
+python tools/shootout.py --workdir=/tmp/shootout --train_files='/data/enwiki/*/wiki_*' \
+    --vocab_path=/tmp/wiki/wordpiece/vocab.txt --glue_dir=/data/glue \
+    [--objectives=mlm,electra,rts] [--budget_steps=2400] [--ngram_lexicon=LEX.npz]
+python tools/shootout.py --workdir=/tmp/shootout --report_only   # table + plot from the cache
 
-Every run has the demo's encoder (4 layers x 192, 3 heads, MLP 768; ELECTRA/MCL: that is the
-discriminator, with a 1/4-width generator and 192-wide tied embeddings), seq_len 128, batch 32,
-the demo's optimiser (AdamW 1e-3, 10% warmup, linear decay), the built-in corpus and ONE
-SentencePiece vocabulary trained once in WORKDIR/vocab. The MLM run takes --budget_steps; every
-other run takes the number of steps that spends the same training FLOPs (formulas in
-flops_per_token). Each run trains into WORKDIR/<objective>; a finished run (same config) is
-reused, so the command can be rerun after adding an objective. Then every encoder, and a
-randomly initialised one for reference, gets the same probe; the table is printed and written
-to WORKDIR/shootout.md.
+The line-up, budget, fine-tuning protocol and claims are configs/shootout.py. Steps, in order:
+1. Pre-train every run into WORKDIR/<label>: the reference's encoder, data and loop, each run's
+   own objective keys; the first run takes --budget_steps, the others the steps that spend the
+   same training FLOPs (objectives.flops_per_token). C-RTS's cluster map is k-means of the first
+   run's embeddings (WORKDIR/crts_clusters.txt).
+2. Fine-tune every run's downstream encoder, and a randomly initialised one ('random'), on each
+   task x learning rate x seed into WORKDIR/<label>/finetune/<task>/lr_<lr>/seed_<k>.
+3. (--probe_steps > 0) the frozen-encoder masked-token probe, a secondary column: it is biased
+   toward MLM (ELECTRA-style discriminators never see [MASK]).
+4. The report: WORKDIR/shootout.md (results, claims with verdicts, the sweep), shootout.json,
+   shootout.png.
+Everything is cached: a finished pre-training run (same config), fine-tune (finetune_result.json)
+or probe is reused, and an interrupted run resumes from its checkpoint, so the table can be built
+across several sittings and grows when objectives, rates or seeds are added.
 """
 import dataclasses
 import json
@@ -28,64 +35,151 @@ from absl import app, flags, logging  # noqa: E402
 
 from configs import shootout as lineup  # noqa: E402
 from mlm_jax import config_lib, models, objectives  # noqa: E402
+from mlm_jax.config_lib import ConfigError  # noqa: E402
+from tools import shootout_report as report  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = lineup.RUNS  # label -> config spec; the first sets the budget
+RUNS = lineup.RUNS  # label -> (config spec, overrides); the first sets the budget
+FIRST = next(iter(RUNS))
+RANDOM = 'random'  # the randomly initialised encoder (the first run's architecture)
+NGRAM_LEXICON, CLUSTER_MAP = '{ngram_lexicon}', '{cluster_map}'  # filled in (configs/shootout.py)
 
-FLAGS = flags.FLAGS
+# The encoder every run gets from the reference (ELECTRA-style runs: the discriminator, with
+# embeddings as wide as it, so no projection).
+MODEL_KEYS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions',
+              'dropout_rate', 'attention_dropout_rate')
+# Keys that change how often a run logs, evaluates or saves, not what it learns.
+CADENCE_KEYS = ('train.log_every_steps', 'train.peak_flops', 'eval.every_steps',
+                'checkpoint.every_steps', 'checkpoint.keep')
+# A finished run whose step count is this close to its equal-compute count is reused as it is
+# (its own steps and FLOPs are what the table shows), so an earlier study's runs count.
+STEP_KEYS = ('train.steps', 'train.warmup_steps')
+STEP_TOLERANCE = 0.02
+
+
+@dataclasses.dataclass
+class Options:
+  workdir: str
+  train_files: str = ''
+  vocab_path: str = ''
+  glue_dir: str = ''
+  ngram_lexicon: str = ''
+  objectives: tuple = tuple(RUNS)
+  budget_steps: int = lineup.BUDGET_STEPS
+  learning_rates: tuple = lineup.LEARNING_RATES
+  seeds: int = lineup.SEEDS
+  tasks: tuple = tuple(lineup.TASKS)
+  probe_steps: int = 0
+  tiny: bool = False
+  report_only: bool = False
 
 
 def define_flags() -> None:
-  """Defined when run as a command only, so tests can import this module beside others that
-  define --workdir."""
+  """Defined when run as a command only, so tests can import this module beside others."""
   flags.DEFINE_string('workdir', None, 'Root: WORKDIR/<label> per run.')
-  flags.DEFINE_integer('budget_steps', 200, 'Steps of the first run; sets the FLOP budget.')
-  flags.DEFINE_list('objectives', list(RUNS), 'Labels of configs/shootout.py to run.')
-  flags.DEFINE_integer('probe_steps', 300, 'Adam steps of every probe head.')
-  flags.DEFINE_integer('probe_eval_batches', 0, 'Probe validation batches; 0: all.')
-  flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes (2 x 64): a smoke test.')
+  flags.DEFINE_string('train_files', '', 'Pre-training corpus (glob; the reference config\'s '
+                      'format, WikiExtractor files).')
+  flags.DEFINE_string('vocab_path', '', 'Vocabulary every run shares (tools/build_vocab.py).')
+  flags.DEFINE_string('glue_dir', '', 'GLUE root (original TSV layout).')
+  flags.DEFINE_string('ngram_lexicon', '', 'ERNIE-Gram\'s lexicon (tools/build_ngram_lexicon.py '
+                      'on the same corpus and vocabulary).')
+  flags.DEFINE_list('objectives', list(RUNS), 'Labels of configs/shootout.py to run (the first, '
+                    f'{FIRST}, always runs: it sets the budget).')
+  flags.DEFINE_integer('budget_steps', lineup.BUDGET_STEPS, f'Steps of the {FIRST} run.')
+  flags.DEFINE_list('learning_rates', [f'{x:g}' for x in lineup.LEARNING_RATES],
+                    'Fine-tuning learning rates swept per run and task.')
+  flags.DEFINE_integer('seeds', lineup.SEEDS, 'Fine-tuning seeds per point (0..seeds-1).')
+  flags.DEFINE_list('tasks', list(lineup.TASKS), 'GLUE tasks of configs/shootout.py TASKS.')
+  flags.DEFINE_integer('probe_steps', 0, 'Masked-token probe steps per encoder (0: no probe).')
+  flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes, built-in corpus, 2-step fine-tunes: '
+                    'a smoke test.')
+  flags.DEFINE_bool('report_only', False, 'Only rebuild the report from what is cached.')
 
-# The encoder every run gets from the reference config (ELECTRA-style runs: the discriminator,
-# with embeddings as wide as it, so no projection).
-MODEL_KEYS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions',
-              'dropout_rate', 'attention_dropout_rate')
+
+def options_from_flags() -> Options:
+  f = flags.FLAGS
+  try:
+    rates = tuple(float(x) for x in f.learning_rates)
+  except ValueError:
+    raise ConfigError(f'--learning_rates={",".join(f.learning_rates)}: numbers') from None
+  return Options(f.workdir, f.train_files, f.vocab_path, f.glue_dir, f.ngram_lexicon,
+                 tuple(o.strip() for o in f.objectives), f.budget_steps, rates, f.seeds,
+                 tuple(f.tasks), f.probe_steps, f.tiny, f.report_only)
+
+
+def check(opt: Options) -> list[str]:
+  """One-line errors for bad options, before anything trains. Returns the labels to run."""
+  if not opt.workdir:
+    raise ConfigError('--workdir is required')
+  bad = [o for o in opt.objectives if o not in RUNS]
+  if bad:
+    raise ConfigError(f'--objectives: {",".join(bad)} not in {",".join(RUNS)}')
+  bad = [t for t in opt.tasks if t not in lineup.TASKS]
+  if bad:
+    raise ConfigError(f'--tasks: {",".join(bad)} not in {",".join(lineup.TASKS)}')
+  if opt.budget_steps < 1 or opt.seeds < 1 or not opt.learning_rates or not opt.tasks:
+    raise ConfigError('--budget_steps and --seeds must be >= 1; --learning_rates and --tasks '
+                      'not empty')
+  if any(not 0 < lr < 1 for lr in opt.learning_rates):
+    raise ConfigError(f'--learning_rates={opt.learning_rates}: each in (0, 1)')
+  labels = [FIRST] + [o for o in dict.fromkeys(opt.objectives) if o != FIRST]
+  if opt.report_only:
+    return labels
+  if not opt.tiny:
+    for name in ('train_files', 'vocab_path'):
+      if not getattr(opt, name):
+        raise ConfigError(f'--{name} is required (or --tiny)')
+  if not opt.glue_dir or not os.path.isdir(opt.glue_dir):
+    raise ConfigError(f'--glue_dir={opt.glue_dir!r}: not a directory (GLUE TSVs)')
+  lexicon = [o for o in labels if NGRAM_LEXICON in RUNS[o][1].values()]
+  if lexicon and not opt.ngram_lexicon:
+    raise ConfigError(f'--objectives has {",".join(lexicon)}: give --ngram_lexicon '
+                      '(tools/build_ngram_lexicon.py)')
+  return labels
 
 
 def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
-  """The first run's config (or the smoke config): its encoder, data and loop for every run."""
-  return config_lib.load_config_file(lineup.TINY_REFERENCE if tiny else next(iter(RUNS.values())),
-                                     REPO)
-
-
-def run_config(label: str, vocab_path: str, steps: int, tiny: bool = False,
-               peak_flops: float = 0.0) -> ml_collections.ConfigDict:
-  """LABEL's own config (its objective and model family) with the reference encoder size,
-  data and loop settings."""
-  if label not in RUNS:
-    raise ValueError(f'--objectives: {label!r} is not one of {list(RUNS)}')
-  ref = reference_config(tiny)
-  c = config_lib.load_config_file(RUNS[label], REPO)
-  for key in MODEL_KEYS:
-    c.model[key] = ref.model[key]
-  c.model.embedding_size = ref.model.hidden_size
-  for section in ('data', 'train', 'eval', 'checkpoint'):
-    for key, value in ref[section].items():
-      c[section][key] = value
-  c.data.vocab_path = vocab_path
-  c.train.steps = steps
-  c.train.warmup_steps = max(1, round(0.1 * steps))
-  c.train.log_every_steps = max(1, min(25, steps))
-  c.train.peak_flops = peak_flops
-  c.eval.every_steps = 0  # one evaluation, at the end
-  c.eval.steps = 0  # the whole validation split
-  c.checkpoint.every_steps = steps
-  c.checkpoint.keep = 1
+  c = config_lib.load_config_file(lineup.TINY_REFERENCE if tiny else lineup.REFERENCE, REPO)
+  if not tiny:
+    c.unlock()
+    for key, value in lineup.TRAIN.items():
+      c.train[key] = value
   return c
 
 
-def flops_per_token(config) -> float:
-  """Training FLOPs per token: every pass the objective runs (objectives.flops_per_token)."""
-  return objectives.flops_per_token(config)
+def run_config(label: str, opt: Options, steps: int, vocab_path: str,
+               cluster_map: str = '') -> ml_collections.ConfigDict:
+  """LABEL's own config (objective and model family, its overrides) with the reference's encoder
+  size, data and loop settings."""
+  spec, overrides = RUNS[label]
+  ref = reference_config(opt.tiny)
+  c = config_lib.load_config_file(spec, REPO)
+  c.unlock()
+  for key in MODEL_KEYS:
+    c.model[key] = ref.model[key]
+  if c.model.embedding_size:  # ELECTRA-style: as wide as the encoder (0 means that already)
+    c.model.embedding_size = ref.model.hidden_size
+  for section in ('data', 'train', 'eval', 'checkpoint'):
+    for key, value in ref[section].items():
+      c[section][key] = value
+  filled = {NGRAM_LEXICON: opt.ngram_lexicon, CLUSTER_MAP: cluster_map}
+  for key, value in overrides.items():
+    section, leaf = key.split('.')
+    c[section][leaf] = filled.get(value, value) if isinstance(value, str) else value
+  if opt.train_files and not opt.tiny:
+    c.data.train_files = opt.train_files
+  c.data.vocab_path = vocab_path
+  c.train.steps = steps
+  c.train.warmup_steps = max(1, steps // 12)
+  c.train.log_every_steps = max(1, min(100, steps))
+  c.eval.every_steps = 0  # one evaluation, at the end
+  c.eval.steps = 2 if opt.tiny else 10
+  c.checkpoint.every_steps = max(1, min(200, steps))
+  c.checkpoint.keep = 1
+  if cluster_map:  # the map's own cluster count
+    from mlm_jax import cluster_map as cluster_map_lib  # pylint: disable=g-import-not-at-top
+    c.objective.crts_clusters = cluster_map_lib.num_clusters(cluster_map_lib.load(cluster_map))
+  return c
 
 
 def equal_compute_steps(budget_steps: int, per_token: dict[str, float],
@@ -95,21 +189,34 @@ def equal_compute_steps(budget_steps: int, per_token: dict[str, float],
   return {k: max(1, round(budget_steps * ref / v)) for k, v in per_token.items()}
 
 
-def native_metrics(config, eval_values: dict) -> str:
-  """The run's own headline metric (as its objective declares it)."""
-  key = objectives.objective(config.objective).headline(config.objective)
-  return f'{key} {eval_values[key]:.3f}' if key in eval_values else '-'
+def _flat(d: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[prefix + k] = v
+  return out
 
 
-def table(rows: list[dict]) -> str:
-  lines = ['| objective (encoder probed) | steps | train FLOPs | wall time | probe held-out MLM '
-           'accuracy | probe held-out loss | native eval |', '|---|---:|---:|---:|---:|---:|---|']
-  for r in rows:
-    wall = f'{r["wall_s"] / 60:.1f} min' if r['wall_s'] else '-'
-    flops = f'{r["flops"]:.2e}' if r['flops'] else '0'
-    lines.append(f'| {r["name"]} | {r["steps"]} | {flops} | {wall} | '
-                 f'{r["probe_accuracy"]:.4f} | {r["probe_loss"]:.4f} | {r["native"]} |')
-  return '\n'.join(lines)
+def config_mismatch(recorded: dict, wanted: dict, ignore=()) -> str:
+  """'' when RECORDED (a workdir's config.json) trains what WANTED trains, else the first key
+  that differs. Cadence keys (and IGNORE) are ignored, and so are keys the recorded run predates
+  (absent or None there: they were added later, with defaults that keep the old behaviour)."""
+  rec, want = _flat(recorded), _flat(wanted)
+  for key in sorted(want):
+    if key in CADENCE_KEYS or key in ignore or rec.get(key) is None:
+      continue
+    if rec[key] != want[key]:
+      return f'{key}: {rec[key]!r} there, {want[key]!r} wanted'
+  return ''
+
+
+def near_enough(recorded: dict, wanted: dict) -> bool:
+  """RECORDED differs from WANTED at most in its step count, by at most STEP_TOLERANCE."""
+  steps, want = recorded['train']['steps'], wanted['train']['steps']
+  return (not config_mismatch(recorded, wanted, STEP_KEYS)
+          and abs(steps - want) <= STEP_TOLERANCE * want)
 
 
 def _read_json(path):
@@ -120,116 +227,271 @@ def _read_json(path):
 
 
 def _write_json(path, value) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, 'w', encoding='utf-8') as f:
     json.dump(value, f, indent=2)
 
 
-def _comparable(config_dict: dict) -> dict:
-  """The config without the measured peak FLOP/s (it differs from process to process)."""
-  out = json.loads(json.dumps(config_dict))
-  out['train'].pop('peak_flops', None)
-  return out
+def train_seconds(workdir: str, tokens_per_step: int) -> float:
+  """Training time from the run's logged throughput (survives resumes; no compile or eval)."""
+  from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
+  total, prev = 0.0, 0
+  for r in metrics.read_records(workdir):
+    if r['split'] == 'train' and r.get('tokens_per_sec'):
+      total += (r['step'] - prev) * tokens_per_step / r['tokens_per_sec']
+      prev = r['step']
+  return total
 
 
-def train_or_reuse(objective: str, config, workdir: str) -> dict:
-  """train.run into WORKDIR unless WORKDIR/shootout_run.json records the same config."""
+def train_or_reuse(label: str, config, workdir: str) -> dict:
+  """train.run into WORKDIR (resuming) unless WORKDIR/shootout_run.json records the same run.
+  A workdir holding a different run is refused, not overwritten."""
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
-  record_path = os.path.join(workdir, 'shootout_run.json')
   want = json.loads(config.to_json())
+  record_path = os.path.join(workdir, 'shootout_run.json')
   done = _read_json(record_path)
-  if done and _comparable(done['config']) == _comparable(want):
-    print(f'== {objective}: reusing the finished run in {workdir}', flush=True)
+  if done and (not config_mismatch(done['config'], want) or near_enough(done['config'], want)):
+    print(f'== {label}: reusing the finished run in {workdir}', flush=True)
     return done
-  print(f'== {objective}: training {config.train.steps} steps into {workdir}', flush=True)
-  t0 = time.time()
+  existing = _read_json(os.path.join(workdir, config_lib.RUN_CONFIG))
+  if existing and (why := config_mismatch(existing, want)):
+    if not (near_enough(existing, want) and _finished(workdir, existing['train']['steps'])):
+      raise ConfigError(f'{workdir} holds a different {label} run ({why}): move it away or '
+                        'use another --workdir')
+    config = ml_collections.ConfigDict(existing)  # its own step count; it only evaluates
+    want = existing
+  print(f'== {label}: training {config.train.steps} steps into {workdir}', flush=True)
   eval_values = train.run(config, workdir)
-  done = {'config': want, 'wall_s': time.time() - t0,
-          'eval': {k: v for k, v in eval_values.items() if isinstance(v, (int, float))}}
+  done = {'config': want, 'eval': {k: v for k, v in eval_values.items()
+                                   if isinstance(v, (int, float))}}
   _write_json(record_path, done)
   return done
 
 
-def probe_or_reuse(run_probe, record_path: str, spec, key) -> dict:
-  """run_probe() unless RECORD_PATH holds a result for the same probe spec and KEY."""
-  want = {'spec': dataclasses.asdict(spec), 'key': key}
-  done = _read_json(record_path)
-  if done and {'spec': done.get('spec'), 'key': done.get('key')} == json.loads(json.dumps(want)):
-    return done
-  result = dict(run_probe(), **want)
-  _write_json(record_path, result)
-  return result
+def _finished(workdir: str, steps: int) -> bool:
+  return os.path.isdir(os.path.join(workdir, 'checkpoints', str(steps)))
+
+
+def uses_cluster_map(label: str) -> bool:
+  return CLUSTER_MAP in RUNS[label][1].values()
+
+
+def build_cluster_map(opt: Options, label: str) -> str:
+  """LABEL's token -> cluster map from lineup.CLUSTER_MAP_FROM's trained embeddings (once;
+  reused after)."""
+  from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top
+  from tools import embedding_clusters  # pylint: disable=g-import-not-at-top
+  path = os.path.join(opt.workdir, 'crts_clusters.txt')
+  if not os.path.isfile(path):
+    clusters = RUNS[label][1].get('objective.crts_clusters', 256)
+    table = embedding_clusters.workdir_table(os.path.join(opt.workdir, lineup.CLUSTER_MAP_FROM))
+    cluster_map.save(embedding_clusters.kmeans(table, min(clusters, len(table) // 2), 0), path)
+  return path
+
+
+# --- fine-tuning ---
+
+def finetune_spec(opt: Options) -> dict:
+  """What every cached fine-tune shares; a cache made under another spec is refused."""
+  spec = {'finetune': lineup.FINETUNE, 'tasks': {t: lineup.TASKS[t] for t in opt.tasks}}
+  if opt.tiny:
+    spec['tiny'] = True
+  return spec
+
+
+def finetune_config(task: str, lr: float, init_dir: str, random_init: bool, opt: Options):
+  from configs import glue as glue_config  # pylint: disable=g-import-not-at-top
+  f = lineup.FINETUNE
+  c = ml_collections.ConfigDict(glue_config.get_config(
+      f'task={task},preset={f["preset"]},size={f["size"]}').to_dict())
+  c.init_from.workdir, c.init_from.weights = init_dir, not random_init
+  c.finetune.data_dir = opt.glue_dir
+  c.finetune.max_seq_len, c.finetune.epochs = f['max_seq_len'], f['epochs']
+  c.finetune.train_examples = lineup.TASKS[task]
+  c.train.learning_rate = lr
+  if opt.tiny:  # two steps on 32 rows: the path, not the numbers
+    c.finetune.max_seq_len, c.finetune.steps = 32, 2
+    c.finetune.train_examples = c.finetune.eval_examples = 32
+    c.train.batch_size = c.eval.batch_size = 16
+  return c
+
+
+def finetune_dir(root: str, label: str, task: str, lr: float, seed: int) -> str:
+  return os.path.join(root, label, 'finetune', task, f'lr_{lr:g}', f'seed_{seed}')
+
+
+def cached_results(root: str, labels, tasks, rates, seeds: int) -> dict:
+  """{label: {task: {lr: [score per finished seed]}}} from the fine-tunes on disk."""
+  from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
+  out = {}
+  for label in labels:
+    for task in tasks:
+      for lr in rates:
+        scores = []
+        for k in range(seeds):
+          done = _read_json(os.path.join(finetune_dir(root, label, task, lr, k), runner.RESULT))
+          if done:
+            scores.append(done['metrics']['score'])
+        out.setdefault(label, {}).setdefault(task, {})[lr] = scores
+  return out
+
+
+def check_finetune_spec(opt: Options) -> None:
+  """Records the fine-tuning protocol in WORKDIR/finetune_spec.json; a cache made under another
+  one is refused (tasks may be added; settings and a task's rows may not change)."""
+  spec_path = os.path.join(opt.workdir, 'finetune_spec.json')
+  spec, recorded = finetune_spec(opt), _read_json(spec_path) or {}
+  if recorded:
+    same_rows = all(recorded['tasks'].get(t, n) == n for t, n in spec['tasks'].items())
+    if not same_rows or {k: v for k, v in recorded.items() if k != 'tasks'} != {
+        k: v for k, v in spec.items() if k != 'tasks'}:
+      raise ConfigError(f'{spec_path} records another fine-tuning protocol: use another '
+                        '--workdir')
+    spec['tasks'] = dict(recorded['tasks'], **spec['tasks'])
+  _write_json(spec_path, spec)
+
+
+def finetune_run(opt: Options, label: str) -> None:
+  """Every task x learning rate x seed of LABEL's downstream encoder ('random': the first
+  run's architecture with fresh weights)."""
+  from mlm_jax.finetune import suite  # pylint: disable=g-import-not-at-top
+  init_dir = os.path.join(opt.workdir, FIRST if label == RANDOM else label)
+  for task in opt.tasks:
+    for lr in opt.learning_rates:
+      base = finetune_config(task, lr, init_dir, label == RANDOM, opt)
+      for k in range(opt.seeds):
+        out = finetune_dir(opt.workdir, label, task, lr, k)
+        print(f'== fine-tune {label} {task} lr {lr:g} seed {k}', flush=True)
+        suite.run_one(base, task, k, out)
+
+
+# --- probe (secondary) ---
+
+def probe_all(opt: Options, labels) -> None:
+  import jax  # pylint: disable=g-import-not-at-top
+  from flax import linen as nn  # pylint: disable=g-import-not-at-top
+  from mlm_jax import probe, state  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  ref = reference_config(opt.tiny)
+  spec = probe.ProbeSpec(steps=opt.probe_steps, batch_size=32, max_predictions=0,
+                         eval_batches=2 if opt.tiny else 20, seed=ref.seed)
+  want = {'spec': json.loads(json.dumps(dataclasses.asdict(spec)))}
+  for label in [RANDOM] + labels:
+    path = os.path.join(opt.workdir, label, 'probe.json')
+    done = _read_json(path)
+    if done and done.get('spec') == want['spec']:
+      continue
+    print(f'== probe: {label}', flush=True)
+    if label == RANDOM:
+      cfg = config_lib.load_run_config(os.path.join(opt.workdir, FIRST))
+      params = nn.meta.unbox(state.init_variables(models.build(cfg.model), cfg.data.seq_len,
+                                                  jax.random.key(ref.seed)))
+      source = pipeline.build_source(cfg.data, os.path.join(opt.workdir, FIRST))
+      result = probe.probe(cfg.model, params, source, cfg.data.seq_len, spec)
+    else:
+      result = probe.probe_workdir(os.path.join(opt.workdir, label), spec)
+    _write_json(path, dict(result, **want))
+
+
+# --- report ---
+
+def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_step: int):
+  results = cached_results(opt.workdir, [RANDOM] + labels, opt.tasks, opt.learning_rates,
+                           opt.seeds)
+  rows = []
+  for label in [RANDOM] + labels:
+    wd = os.path.join(opt.workdir, label)
+    probe = (_read_json(os.path.join(wd, 'probe.json')) or {}).get('probe_accuracy')
+    if label == RANDOM:
+      rows.append(dict(label=label, name='random init (BERT encoder)', steps=0, flops=0.0,
+                       train_s=0.0, results=results[label], probe=probe, native='-'))
+      continue
+    run = _read_json(os.path.join(wd, 'shootout_run.json'))
+    config = config_lib.load_config_file(RUNS[label][0], REPO)
+    downstream = models.family(config.model).downstream
+    native = '-'
+    if run:
+      cfg = ml_collections.ConfigDict(run['config'])
+      key = objectives.objective(cfg.objective).headline(cfg.objective)
+      if key in run['eval']:
+        native = f'{key} {run["eval"][key]:.3f}'
+    ran = run['config']['train']['steps'] if run else 0  # may differ by STEP_TOLERANCE
+    rows.append(dict(label=label, name=f'{label} ({downstream})',
+                     steps=ran if run else f'{steps[label]} (not run)',
+                     flops=per_token[label] * tokens_per_step * ran,
+                     train_s=train_seconds(wd, tokens_per_step) if run else 0.0,
+                     results=results[label], probe=probe, native=native))
+  return rows, results
+
+
+def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str:
+  from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
+  rows, results = report_rows(opt, labels, per_token, steps, tokens_per_step)
+  claims = [c for c in lineup.CLAIMS if {c[0], c[2]} <= set(labels) | {RANDOM}]
+  claim_rows = report.claim_rows(claims, results, opt.tasks)
+  rows_desc = ', '.join(f'{t} ({lineup.TASKS[t] or "all"} training rows)' for t in opt.tasks)
+  ft = lineup.FINETUNE
+  note = (f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
+          'equal training FLOPs. Fine-tuning: '
+          f'{rows_desc}; {ft["preset"]}-{ft["size"]} recipe, {ft["epochs"]:g} epochs, length '
+          f'{ft["max_seq_len"]}; learning rates {", ".join(f"{x:g}" for x in opt.learning_rates)}'
+          f'; {opt.seeds} seeds; each run and task at its best rate (median over seeds). '
+          f'CPU: {metrics.cpu_model()}.')
+  md = '\n\n'.join([report.results_markdown(rows, opt.tasks),
+                    report.claims_markdown(claim_rows, opt.tasks), note,
+                    report.sweep_markdown(rows, opt.tasks, opt.learning_rates)]) + '\n'
+  with open(os.path.join(opt.workdir, 'shootout.md'), 'w', encoding='utf-8') as f:
+    f.write(md)
+  _write_json(os.path.join(opt.workdir, 'shootout.json'),
+              {'rows': [{k: v for k, v in r.items()} for r in rows], 'claims': claim_rows,
+               'note': note})
+  report.plot(os.path.join(opt.workdir, 'shootout.png'), rows, opt.tasks,
+              f'{FIRST} budget {opt.budget_steps} steps; best lr of '
+              f'{len(opt.learning_rates)}; {opt.seeds} seeds')
+  return md
+
+
+def run(opt: Options) -> str:
+  labels = check(opt)
+  os.makedirs(opt.workdir, exist_ok=True)
+  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  ref = reference_config(opt.tiny)
+  if opt.vocab_path:
+    vocab_path = opt.vocab_path
+  elif opt.tiny and not opt.report_only:  # a SentencePiece model of the built-in corpus, once
+    vocab_path = pipeline.resolve_vocab(ref.data, os.path.join(opt.workdir, 'vocab')).path
+  else:
+    vocab_path = ''
+  per_token = {o: objectives.flops_per_token(run_config(o, opt, 1, vocab_path)) for o in labels}
+  steps = equal_compute_steps(opt.budget_steps, per_token, FIRST)
+  tokens_per_step = ref.train.batch_size * ref.data.seq_len
+  for o in labels:
+    print(f'{o}: {per_token[o] / 1e6:.2f} MFLOP/token -> {steps[o]} steps', flush=True)
+  if not opt.report_only:
+    t0 = time.time()
+    check_finetune_spec(opt)
+    for o in labels:  # each run, then its fine-tunes: results arrive run by run
+      cluster_map = build_cluster_map(opt, o) if uses_cluster_map(o) else ''
+      config = run_config(o, opt, steps[o], vocab_path, cluster_map)
+      train_or_reuse(o, config, os.path.join(opt.workdir, o))
+      finetune_run(opt, o)
+      if o == FIRST:
+        finetune_run(opt, RANDOM)
+    if opt.probe_steps:
+      probe_all(opt, labels)
+    print(f'== done in {(time.time() - t0) / 60:.1f} min', flush=True)
+  md = write_report(opt, labels, per_token, steps, tokens_per_step)
+  print(md, flush=True)
+  return md
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  from flax import linen as nn  # pylint: disable=g-import-not-at-top
-  from mlm_jax import metrics, probe, state  # pylint: disable=g-import-not-at-top
-  from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-
-  root, tiny = FLAGS.workdir, FLAGS.tiny
-  if not root:
-    sys.exit('error: --workdir is required')
-  labels = [o.strip() for o in FLAGS.objectives]
-  bad = [o for o in labels if o not in RUNS]
-  if bad:
-    sys.exit(f'error: --objectives: {",".join(bad)} not in {",".join(RUNS)}')
-  os.makedirs(root, exist_ok=True)
-  first = next(iter(RUNS))  # sets the FLOP budget, and its encoder is the random reference
-
-  # One vocabulary for every run, trained once on the reference config's corpus.
-  ref = reference_config(tiny)
-  vocab_path = pipeline.resolve_vocab(ref.data, os.path.join(root, 'vocab')).path
-  peak = metrics.measure_peak_flops() if not tiny else 1e11  # one MFU yardstick for all runs
-
-  probe_configs = {o: run_config(o, vocab_path, 1, tiny, peak) for o in set(labels) | {first}}
-  per_token = {o: flops_per_token(c) for o, c in probe_configs.items()}
-  steps = equal_compute_steps(FLAGS.budget_steps, per_token, first)
-  tokens_per_step = ref.train.batch_size * ref.data.seq_len
-  for o in labels:
-    print(f'{o}: {per_token[o] / 1e6:.2f} MFLOP/token -> {steps[o]} steps', flush=True)
-
-  runs = {}
-  for o in labels:
-    runs[o] = train_or_reuse(o, run_config(o, vocab_path, steps[o], tiny, peak),
-                             os.path.join(root, o))
-
-  spec = probe.ProbeSpec(steps=FLAGS.probe_steps, batch_size=ref.train.batch_size,
-                         max_predictions=ref.objective.max_predictions,
-                         eval_batches=FLAGS.probe_eval_batches, seed=ref.seed)
-  rows = []
-  # Reference: the same probe on a randomly initialised encoder (what the probe gets for free).
-  mlm_cfg = probe_configs[first]
-  random_params = nn.meta.unbox(state.init_variables(
-      models.build(mlm_cfg.model), ref.data.seq_len, jax.random.key(ref.seed)))
-  source = pipeline.build_source(mlm_cfg.data, os.path.join(root, 'vocab'))
-  print('== probe: random-init encoder', flush=True)
-  rand = probe_or_reuse(
-      lambda: probe.probe(mlm_cfg.model, random_params, source, ref.data.seq_len, spec),
-      os.path.join(root, 'vocab', 'probe_random_init.json'), spec, mlm_cfg.model.to_dict())
-  rows.append(dict(name='none (random init)', steps=0, flops=0.0, wall_s=0.0,
-                   probe_accuracy=rand['probe_accuracy'], probe_loss=rand['probe_loss'],
-                   native=f'probe baseline (most frequent) {rand["probe_baseline_accuracy"]:.3f}'))
-  for o in labels:
-    print(f'== probe: {o}', flush=True)
-    result = probe_or_reuse(lambda o=o: probe.probe_workdir(os.path.join(root, o), spec),
-                            os.path.join(root, o, 'probe.json'), spec, runs[o]['config'])
-    downstream = models.family(probe_configs[o].model).downstream
-    rows.append(dict(name=f'{o} ({downstream})', steps=steps[o],
-                     flops=per_token[o] * tokens_per_step * steps[o], wall_s=runs[o]['wall_s'],
-                     probe_accuracy=result['probe_accuracy'], probe_loss=result['probe_loss'],
-                     native=native_metrics(probe_configs[o], runs[o]['eval'])))
-
-  md = table(rows)
-  note = (f'\nMLM budget {FLAGS.budget_steps} steps x {tokens_per_step} tokens; probe: '
-          f'{spec.steps} Adam steps (lr {spec.learning_rate}) of LayerNorm + Dense(vocab) on the '
-          f'frozen encoder, {spec.mask_rate:.0%} of tokens [MASK]ed, held-out accuracy on '
-          f'{rand["probe_predictions"]} masked validation tokens ({spec.eval_passes} passes over '
-          f'the split, fixed masks). Wall time: train.run (compile, training, final eval).\n')
-  with open(os.path.join(root, 'shootout.md'), 'w', encoding='utf-8') as f:
-    f.write(md + '\n' + note)
-  print(md + '\n' + note, flush=True)
+  try:
+    run(options_from_flags())
+  except ConfigError as e:
+    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':
