@@ -74,6 +74,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.se_smoothing = 0.1  # self_evolution: target = (1 - a) one-hot + a x the model's own prediction
   o.ngram_lexicon = ''  # ernie_gram: .npz from tools/build_ngram_lexicon.py (T-test n-grams)
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
+  o.teacher_workdir = ''  # minilm: the frozen teacher, an mlm_jax workdir (latest checkpoint)
+  o.teacher_hf_dir = ''  # minilm: or a local Hugging Face directory (BERT, RoBERTa, ELECTRA, ModernBERT)
+  o.minilm_teacher_layer = -1  # minilm: the teacher layer whose self-attention is transferred (-1: last)
+  o.minilm_student_layer = -1  # minilm: the student layer that learns it (-1: last)
 
   c.data = d = ml_collections.ConfigDict()
   # builtin_docs (text shipped with CPython) | files | tfds | mixture | prepared

@@ -8,7 +8,7 @@ import optax
 from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
-LossFn = Callable[..., LossOutput]  # loss_fn(params, batch, rng, train[, objective_state])
+LossFn = Callable[..., LossOutput]  # loss_fn(params, batch, rng, train[, objective_state, frozen])
 
 
 def add_metrics(a: dict, b: dict) -> dict:
@@ -29,20 +29,27 @@ def _step_metrics(out: LossOutput) -> dict:
   return {**out.metrics, 'loss': (out.loss, jnp.ones(()))}
 
 
-def call_loss(loss_fn: LossFn, params, batch, rng, train: bool, objective_state) -> LossOutput:
-  """Only a stateful objective's loss is handed its state (objective_state=...)."""
+def call_loss(loss_fn: LossFn, params, batch, rng, train: bool, objective_state,
+              frozen=None) -> LossOutput:
+  """Only a stateful objective's loss is handed its state (objective_state=...), and only an
+  objective with a frozen model (a distillation teacher) its parameters (frozen=...)."""
+  extra = {}
   if objective_state:
-    return loss_fn(params, batch, rng, train=train, objective_state=objective_state)
-  return loss_fn(params, batch, rng, train=train)
+    extra['objective_state'] = objective_state
+  if frozen is not None:
+    extra['frozen'] = frozen
+  return loss_fn(params, batch, rng, train=train, **extra)
 
 
-def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objective_state=None):
+def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objective_state=None,
+                   frozen=None):
   """(mean gradients, summed metrics, mean loss, objective state) over NUM_MICRO micro-batches;
-  a stateful objective's state is updated after each micro-batch in turn."""
+  a stateful objective's state is updated after each micro-batch in turn. FROZEN: a frozen
+  model's parameters (no gradient is taken with respect to them)."""
   objective_state = {} if objective_state is None else objective_state
 
   def objective(p, b, r, s):
-    out = call_loss(loss_fn, p, b, r, True, s)
+    out = call_loss(loss_fn, p, b, r, True, s, frozen)
     return out.loss, (_step_metrics(out), s if out.new_state is None else out.new_state)
 
   grad_fn = jax.value_and_grad(objective, has_aux=True)
@@ -70,13 +77,13 @@ def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objectiv
           objective_state)
 
 
-def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossFn,
+def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, *, loss_fn: LossFn,
                tx: optax.GradientTransformation, schedule: optax.Schedule, num_micro: int = 1
                ) -> tuple[TrainState, dict]:
   """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks."""
   step_rng = jax.random.fold_in(rng, state.step)
   grads, metrics, loss, objective_state = loss_and_grads(loss_fn, state.params, batch, step_rng,
-                                                         num_micro, state.objective_state)
+                                                         num_micro, state.objective_state, frozen)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   grad_norm = optax.tree.norm(grads)
@@ -96,11 +103,11 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, loss_fn: LossF
   return new_state, metrics
 
 
-def eval_step(params: Any, batch: dict, rng: jax.Array, objective_state=None, *,
+def eval_step(params: Any, batch: dict, rng: jax.Array, objective_state=None, frozen=None, *,
               loss_fn: LossFn) -> dict:
   """Metrics (sum, count) of one batch; 'label_counts' holds the target histogram, if any.
   A stateful objective reads its state (as trained so far) and leaves it unchanged."""
-  out = call_loss(loss_fn, params, batch, rng, False, objective_state)
+  out = call_loss(loss_fn, params, batch, rng, False, objective_state, frozen)
   metrics = _step_metrics(out)
   if out.label_counts is not None:
     metrics['label_counts'] = out.label_counts

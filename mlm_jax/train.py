@@ -15,6 +15,7 @@ from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
 from mlm_jax import fs, init_from, lineage, preemption, validation
+from mlm_jax import teacher_weights
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -104,7 +105,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   # Phase: data.
   source = pipeline.build_source(
       config.data, workdir, hf_dir,
-      check_vocab=lambda v: objectives.check_vocabulary(config.objective, v.tokens, v.path))
+      check_vocab=lambda v: objectives.check_vocabulary(config.objective, v.tokens, v.path, v))
   if source.tokens.vocab_size > config.model.vocab_size:
     raise config_lib.ConfigError(f'vocabulary {source.vocab_path} has {source.tokens.vocab_size} '
                                  f'tokens, more than model.vocab_size={config.model.vocab_size}')
@@ -133,6 +134,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
                 or objective.uses_word_starts else None)
   loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
   init_objective_state = objectives.init_state_fn(config.objective)
+  # A frozen model (a distillation teacher), read before anything compiles.
+  frozen = objectives.load_frozen(config.objective)
   init_fn = state.make_init_fn(model, tx, config.data.seq_len, init_objective_state)
   with jax.set_mesh(mesh):
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules,
@@ -167,6 +170,15 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       _log('initialised a fresh model')
 
   # Phase: compile (ahead of time, so the loop never compiles).
+  frozen_args, frozen_sh, frozen_abstract = (), (), ()
+  if frozen is not None:
+    with jax.set_mesh(mesh):
+      params_on_mesh, sh = teacher_weights.place(frozen, config.data.seq_len, mesh, rules)
+    frozen_args, frozen_sh = (params_on_mesh,), (sh,)
+    frozen_abstract = (jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), params_on_mesh, sh),)
+    _log(f'frozen teacher ({frozen.model_cfg.name}, {frozen.model_cfg.num_layers} layers x '
+         f'{frozen.model_cfg.hidden_size}) placed on the mesh')
   batch_sh = sharding.batch_sharding(mesh)
   batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
                                           sharding=batch_sh) for k in pipeline.batch_keys(source)}
@@ -174,12 +186,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
                               schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches)
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh)),
+    train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh),
+                                                *frozen_sh),
                          out_shardings=(shardings, sharding.replicated(mesh)),
-                         donate_argnums=0).lower(abstract, batch_shapes, train_rng).compile()
+                         donate_argnums=0).lower(abstract, batch_shapes, train_rng,
+                                                 *frozen_abstract).compile()
     eval_step = jax.jit(functools.partial(steps_lib.eval_step, loss_fn=loss_fn),
                         in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh),
-                                      shardings.objective_state),
+                                      shardings.objective_state, *frozen_sh),
                         out_shardings=sharding.replicated(mesh))
   _log(f'compiled train step in {time.time() - t0:.1f}s')
   sharding.wait_for_processes('compiled')  # the first collective comes next
@@ -193,7 +207,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
 
   def run_eval(step: int) -> dict:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      values = evaluate(lambda p, b, r: eval_step(p, b, r, train_state.objective_state),
+      values = evaluate(lambda p, b, r: eval_step(p, b, r, train_state.objective_state,
+                                                  *frozen_args),
                         train_state.params, source, config, mesh, eval_rng)
     writer.write(step, 'eval', values)
     _log(metrics.eval_line(step, values, headline))
@@ -209,7 +224,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       host_batch_np = next(train_iter)
       nonpad += int((host_batch_np['segment_ids'] != 0).sum())
       batch = sharding.host_batch_to_global(host_batch_np, mesh, t_cfg.batch_size)
-      train_state, step_metrics = train_step(train_state, batch, train_rng)
+      train_state, step_metrics = train_step(train_state, batch, train_rng, *frozen_args)
       sums = step_metrics if sums is None else add(sums, step_metrics)
       step += 1
       interval_steps += 1

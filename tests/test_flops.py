@@ -26,6 +26,7 @@ CASES = {  # objective -> extra settings
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
     'gpt_bert': {}, 'ernie_gram': {}, 'mlm:mlm_decoder': {'model.mlm_decoder_layers': 2},
     'position_prediction': {'model.position_scheme': 'none'}, 'self_evolution': {},
+    'minilm': {},
 }
 
 
@@ -57,8 +58,11 @@ def _xla_flops_per_token(c, batch=4):
   ids = jax.ShapeDtypeStruct((batch, L), np.int32)
   step = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                            schedule=optim.schedule(c.train))
+  teacher = objectives.load_frozen(c.objective)
+  frozen = (jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), teacher.params),
+            ) if teacher else ()
   lowered = jax.jit(step).lower(abstract, {'input_ids': ids, 'segment_ids': ids,
-                                           'positions': ids}, jax.random.key(0))
+                                           'positions': ids}, jax.random.key(0), *frozen)
   return lowered.cost_analysis()['flops'] / (batch * L)
 
 

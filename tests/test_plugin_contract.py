@@ -44,6 +44,13 @@ def test_every_pair_is_valid_or_one_line_error(model_name, objective_name, tmp_p
     message = str(e.value)
     assert '\n' not in message and repr(objective_name) in message and repr(model_name) in message
     return
+  obj = objectives.objective(c.objective)
+  if obj.load_frozen:  # judged against its teacher too: valid, or a one-line refusal
+    try:
+      validation.validate(c, 8)
+    except ConfigError as e:
+      assert '\n' not in str(e) and repr(objective_name) in str(e)
+      return
   validation.validate(c, 8)
   # A valid pair traces: the loss runs on the model (shapes only, nothing compiled).
   model = models.build(c.model)
@@ -57,7 +64,8 @@ def test_every_pair_is_valid_or_one_line_error(model_name, objective_name, tmp_p
       lambda x: x.value if hasattr(x, 'value') else x,
       state.init_variables(model, c.data.seq_len, jax.random.key(0)),
       is_leaf=lambda x: hasattr(x, 'value')))
-  out = jax.eval_shape(lambda p: loss_fn(p, batch, jax.random.key(0), False), params)
+  frozen = {'frozen': objectives.load_frozen(c.objective).params} if obj.load_frozen else {}
+  out = jax.eval_shape(lambda p: loss_fn(p, batch, jax.random.key(0), False, **frozen), params)
   assert out.loss.shape == ()
   assert objectives.objective(c.objective).headline(c.objective) in out.metrics
 

@@ -95,20 +95,27 @@ def time_jax(config, batch_np) -> tuple[float, float]:
     shardings = state.state_shardings(model, tx, config.data.seq_len, mesh, rules,
                                       init_objective_state)
     train_state = state.create_sharded(init_fn, shardings, jax.random.key(0))
+    teacher = objectives.load_frozen(config.objective)  # a distillation teacher, if any
+    frozen, frozen_sh = (), ()
+    if teacher is not None:
+      from mlm_jax import teacher_weights  # pylint: disable=g-import-not-at-top
+      on_mesh, sh = teacher_weights.place(teacher, config.data.seq_len, mesh, rules)
+      frozen, frozen_sh = (on_mesh,), (sh,)
     step = jax.jit(functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                                      schedule=optim.schedule(config.train),
                                      num_micro=config.train.micro_batches),
-                   in_shardings=(shardings, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
+                   in_shardings=(shardings, sharding.batch_sharding(mesh), sharding.replicated(mesh),
+                                 *frozen_sh),
                    out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
     batch = sharding.host_batch_to_global(batch_np, mesh, config.train.batch_size)
     rng = jax.random.key(1)
     t0 = time.perf_counter()
-    step = step.lower(train_state, batch, rng).compile()
+    step = step.lower(train_state, batch, rng, *frozen).compile()
     compile_s = time.perf_counter() - t0
     times = []
     for i in range(_WARMUP.value + _STEPS.value + 1):
       t = time.perf_counter()
-      train_state, m = step(train_state, batch, rng)
+      train_state, m = step(train_state, batch, rng, *frozen)
       jax.block_until_ready(m)
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)

@@ -66,6 +66,9 @@ class Attention(nn.Module):
     if self.rotary_base is not None:
       q_BLHK = positions.rotary(q_BLHK, positions_BL, self.rotary_base)
       k_BLHK = positions.rotary(k_BLHK, positions_BL, self.rotary_base)
+    # What distillation reads (MiniLM: attention and value relations); a no-op unless the
+    # caller makes 'intermediates' mutable.
+    self.sow('intermediates', 'qkv', (q_BLHK, k_BLHK, v_BLHK))
     bias_BHLL = positions.alibi_bias(positions_BL, self.num_heads) if self.alibi else None
     if self.impl == 'splash' and segment_ids_BL is not None:
       out_BLHK = splash.attend(q_BLHK * self.head_dim ** -0.5, k_BLHK, v_BLHK, segment_ids_BL,

@@ -76,7 +76,8 @@ class Encoder(nn.Module):
     is_first_N = np.arange(c.num_layers) == 0
     if c.scan_layers:  # both masks to every layer; the scanned flags pick one
       flags = {'is_global': jnp.asarray(is_global_N), 'is_first': jnp.asarray(is_first_N)}
-      stack = nn.scan(block, variable_axes={'params': 0}, split_rngs={'params': True, 'dropout': True},
+      stack = nn.scan(block, variable_axes={'params': 0, 'intermediates': 0},
+                      split_rngs={'params': True, 'dropout': True},
                       in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast),
                       length=c.num_layers,
                       metadata_params={nn.PARTITION_NAME: 'layers'})

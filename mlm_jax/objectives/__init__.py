@@ -1,9 +1,11 @@
 """Loss factories. OBJECTIVES maps config.objective.name to its declaration
 (objectives/objective.py): the one place that names the objectives."""
+import importlib
+
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import (causal, cluster_substitution, electra, ernie_gram, hybrid,
-                                masking, mcl, mlm, position_prediction, self_evolution,
+                                masking, mcl, minilm, mlm, position_prediction, self_evolution,
                                 substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
@@ -22,6 +24,7 @@ OBJECTIVES: dict[str, Objective] = {
     'ernie_gram': ernie_gram.OBJECTIVE,
     'position_prediction': position_prediction.OBJECTIVE,
     'self_evolution': self_evolution.OBJECTIVE,
+    'minilm': minilm.OBJECTIVE,
 }
 
 
@@ -61,6 +64,16 @@ def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   require(o.mask_token_fraction + o.random_token_fraction <= 1,
            'objective.mask_token_fraction + objective.random_token_fraction must be <= 1')
   obj.validate(o)
+  obj.validate_model(model_cfg, o)
+
+
+def load_frozen(objective_cfg):
+  """The objective's frozen model (teacher_weights.Teacher), or None when it has none."""
+  target = objective(objective_cfg).load_frozen
+  if not target:
+    return None
+  module, _, function = target.partition(':')
+  return getattr(importlib.import_module(module), function)(objective_cfg)
 
 
 def init_state_fn(objective_cfg):
@@ -69,9 +82,13 @@ def init_state_fn(objective_cfg):
   return lambda: obj.init_state(objective_cfg)
 
 
-def check_vocabulary(objective_cfg, tokens, vocab_path: str) -> None:
-  """A vocabulary without [MASK] only for objectives that never write it."""
-  if tokens.has_mask or not objective(objective_cfg).uses_mask_token:
+def check_vocabulary(objective_cfg, tokens, vocab_path: str, vocab=None) -> None:
+  """A vocabulary without [MASK] only for objectives that never write it; then the objective's
+  own check of VOCAB (the loaded data.vocab.Vocab), when given."""
+  obj = objective(objective_cfg)
+  if vocab is not None:
+    obj.check_vocab(objective_cfg, vocab)
+  if tokens.has_mask or not obj.uses_mask_token:
     return
   fine = [name for name, obj in OBJECTIVES.items() if not obj.uses_mask_token]
   raise ConfigError(f'data.vocab_path={vocab_path}: vocabulary has no [MASK] token, which '

@@ -54,3 +54,12 @@ class Objective:
   uses_mask_token: bool = True  # False: trains with a vocabulary that has no [MASK]
   uses_word_starts: bool = False  # its units respect word boundaries whatever the masking keys
   init_state: Callable[[Any], dict] = lambda objective_cfg: {}  # see above; {}: stateless
+  # A frozen model the loss runs without training it (a distillation teacher): 'module:function',
+  # objective_cfg -> a teacher_weights.Teacher (model config, host parameters); named, not
+  # imported (loading needs checkpointing, which imports the objectives). The loop places the
+  # parameters on the mesh by their logical axes and hands them to loss_fn(..., frozen=...).
+  load_frozen: str = ''
+  # Checks of the model against the objective (model_cfg, objective_cfg), one-line errors.
+  validate_model: Callable[[Any, Any], None] = lambda model_cfg, objective_cfg: None
+  # Checks of the run's vocabulary (objective_cfg, data.vocab.Vocab), before compiling.
+  check_vocab: Callable[[Any, Any], None] = lambda objective_cfg, vocab: None
