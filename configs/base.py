@@ -126,6 +126,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   t.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
   t.stop_at_step = 0  # leave after this step with a checkpoint (time-sliced jobs); 0: never
   t.nonfinite_policy = 'skip'  # NaN/Inf loss or gradient: skip the update (skip) or stop (stop)
+  # Sparse pre-training (mlm_jax/pruning.py, "The Journey Matters"): attention and MLP matrices
+  # pruned by magnitude on a cubic ramp.
+  t.prune_sparsity = 0.0  # final zero fraction of each prunable matrix; 0: dense
+  t.prune_start = 0.25  # the ramp starts at this fraction of train.steps
+  t.prune_end = 0.75  # and reaches prune_sparsity here
+  t.prune_every = 100  # steps between magnitude re-selections inside the ramp
   t.log_every_steps = 50  # steps between train metric records
   t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
   t.wandb_project = ''  # Weights & Biases project for the metrics too (pip install wandb)

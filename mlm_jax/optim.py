@@ -3,6 +3,7 @@ import jax
 import ml_collections
 import optax
 
+from mlm_jax import pruning
 from mlm_jax.config_lib import ConfigError
 
 DECAYED_LEAVES = ('kernel', 'embedding')  # biases and LayerNorm scale/bias are not decayed
@@ -60,7 +61,7 @@ def validate(train_cfg) -> None:
       (t.batch_size > 0, f'train.batch_size={t.batch_size} must be positive'),
       (t.micro_batches > 0, f'train.micro_batches={t.micro_batches} must be positive'),
   ]
-  for ok, message in checks:
+  for ok, message in checks + pruning.validate(t):
     if not ok:
       raise ConfigError(message)
   if t.batch_size % t.micro_batches:

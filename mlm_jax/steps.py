@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mlm_jax import pruning
 from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
@@ -78,14 +79,17 @@ def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objectiv
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, *, loss_fn: LossFn,
-               tx: optax.GradientTransformation, schedule: optax.Schedule, num_micro: int = 1
-               ) -> tuple[TrainState, dict]:
-  """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks."""
+               tx: optax.GradientTransformation, schedule: optax.Schedule, num_micro: int = 1,
+               prune_cfg=None) -> tuple[TrainState, dict]:
+  """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks.
+  PRUNE_CFG (the train config, when train.prune_sparsity > 0): gradual magnitude pruning."""
   step_rng = jax.random.fold_in(rng, state.step)
   grads, metrics, loss, objective_state = loss_and_grads(loss_fn, state.params, batch, step_rng,
                                                          num_micro, state.objective_state, frozen)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  if prune_cfg is not None:
+    params = pruning.after_update(state.params, params, state.step + 1, prune_cfg)
   grad_norm = optax.tree.norm(grads)
   # A NaN/Inf loss or gradient skips the update: parameters and optimizer state stay finite.
   finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)
@@ -93,6 +97,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, *, l
   metrics = dict(metrics)
   metrics['grad_norm'] = (grad_norm, jnp.ones(()))
   metrics['learning_rate'] = (schedule(state.step), jnp.ones(()))
+  if prune_cfg is not None:
+    metrics.update(pruning.sparsity_metrics(params))
   new_state = state.replace(
       step=state.step + 1, params=keep(params, state.params),
       opt_state=keep(opt_state, state.opt_state),

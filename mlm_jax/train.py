@@ -14,7 +14,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import fs, init_from, lineage, preemption, validation
+from mlm_jax import fs, init_from, lineage, preemption, pruning, validation
 from mlm_jax import teacher_weights
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
@@ -183,7 +183,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
                                           sharding=batch_sh) for k in pipeline.batch_keys(source)}
   step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
-                              schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches)
+                              schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches,
+                              prune_cfg=t_cfg if pruning.enabled(t_cfg) else None)
+  param_counts = pruning.counts(abstract.params)  # (all, prunable): average-size accounting
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh),
@@ -239,6 +241,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
         # Non-pad fraction of this host's rows over the interval.
         values['packing_efficiency'] = nonpad / (interval_steps * host_batch * config.data.seq_len)
         values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))
+        if pruning.enabled(t_cfg):  # the schedule's parameter count, now and averaged so far
+          values['active_params'], values['average_params'] = pruning.average_params(
+              step, *param_counts, t_cfg)
         writer.write(step, 'train', values)
         _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
                                    step - loop_start_step, headline))
