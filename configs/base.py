@@ -50,6 +50,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   m.mlm_decoder_encoder_mix = 0.1  # mlm decoder: head input is the encoder's, this often (train)
   m.ngram_vocab_size = 0  # ernie_gram: rows of the n-gram lexicon head (>= the lexicon's size)
   m.ngram_max_len = 3  # ernie_gram: query vectors [M_1..M_N] (>= the lexicon's longest n-gram)
+  m.sltrain_rank = 0  # SLTrain: block matrices as (alpha/r) B A + fixed-support sparse S; 0: dense
+  m.sltrain_density = 0.03  # SLTrain: S's share of non-zeros
+  m.sltrain_alpha = 32.0  # SLTrain: the low-rank product's scale alpha (divided by the rank)
 
   c.objective = o = ml_collections.ConfigDict()
   o.name = 'mlm'  # key into mlm_jax.objectives.OBJECTIVES

@@ -34,6 +34,12 @@ RUNS = {
     'mcl': ('configs/mcl.py:size=small', {}),
     'ernie_gram': ('configs/ernie_gram.py:size=tiny',
                    {'objective.ngram_lexicon': '{ngram_lexicon}'}),
+    # compression at the same budget: MLM 15% with the blocks pruned to 50% (25%..75% ramp),
+    # and with SLTrain's sparse plus low-rank matrices (r = d/4, 3% support)
+    'mlm_pruned50': ('configs/wiki.py:size=tiny', {'objective.max_predictions': 20,
+                                                    'train.prune_sparsity': 0.5}),
+    'mlm_sltrain': ('configs/wiki.py:size=tiny', {'objective.max_predictions': 20,
+                                                   'model.sltrain_rank': 32}),
 }
 # C-RTS's token -> cluster map: k-means of this run's trained embedding table (the paper does
 # not say how its map was made; our reading), built once the run has finished.
@@ -65,4 +71,8 @@ CLAIMS = (
     ('span', 'beats', 'mlm', 'span masking beats token masking (Joshi et al. 2020, SpanBERT)'),
     ('ernie_gram', 'beats', 'mlm', 'explicit n-gram MLM beats token MLM (Xiao et al. 2021, '
      'ERNIE-Gram)'),
+    ('mlm_pruned50', 'matches', 'mlm', 'sparse pre-training (pruned 25%..75% of compute) matches '
+     'dense pre-training at equal compute (Jin et al. 2025)'),
+    ('mlm_sltrain', 'matches', 'mlm', 'sparse plus low-rank pre-training is comparable to '
+     'full-rank (Han et al. 2024, SLTrain)'),
 )

@@ -204,6 +204,25 @@ def restore_params(config, workdir: str, step: int | None = None):
   return jax.tree.map(np.asarray, jax.device_get(restored.params)), step
 
 
+def restore_dense_params(config, workdir: str, step: int | None = None):
+  """restore_params with every SLTrain matrix formed into its dense kernel (models/low_rank.py),
+  shaped as the dense twin's: what exports write. Other runs: restore_params."""
+  params, step = restore_params(config, workdir, step)
+  if not config.model.get('sltrain_rank'):
+    return params, step
+  from mlm_jax.models import low_rank  # pylint: disable=g-import-not-at-top
+  dense_cfg = ml_collections.ConfigDict(config.model.to_dict())
+  dense_cfg.sltrain_rank = 0
+  twin = jax.eval_shape(lambda r: state.init_variables(models.build(dense_cfg),
+                                                       config.data.seq_len, r),
+                        jax.random.key(0))
+  shapes = {'/'.join(str(getattr(k, 'key', k)) for k in path[:-1]): leaf.value.shape
+            for path, leaf in jax.tree_util.tree_leaves_with_path(
+                twin, is_leaf=lambda x: hasattr(x, 'value'))
+            if str(getattr(path[-1], 'key', '')) == 'kernel'}
+  return low_rank.materialize(params, config.model, shapes), step
+
+
 def describe(workdir: str, step: int | None = None) -> dict:
   """What a checkpoint holds, from Orbax's metadata (nothing is restored): its step, the steps
   on disk, every leaf's path, shape, dtype and bytes, and the totals per top-level part."""

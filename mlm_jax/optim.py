@@ -6,7 +6,9 @@ import optax
 from mlm_jax import pruning
 from mlm_jax.config_lib import ConfigError
 
-DECAYED_LEAVES = ('kernel', 'embedding')  # biases and LayerNorm scale/bias are not decayed
+# Biases and LayerNorm scale/bias are not decayed; SLTrain's factors and sparse values (the parts
+# of a kernel, models/low_rank.py) are.
+DECAYED_LEAVES = ('kernel', 'embedding', 'sl_in', 'sl_out', 'sl_values')
 
 
 def schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:

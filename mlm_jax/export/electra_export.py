@@ -94,7 +94,7 @@ def hf_configs(model_cfg, special: dict) -> dict[str, dict]:
 
 def export(config, workdir: str, out: str, step: int | None = None) -> int:
   """Writes OUT/discriminator and OUT/generator; returns the exported step."""
-  params, step = checkpointing.restore_params(config, workdir, step)
+  params, step = checkpointing.restore_dense_params(config, workdir, step)
   tok, tokens = tokenizer.for_vocab(workdir_vocab.run_vocab_path(config, workdir))
   state_dicts = to_hf_state_dicts(params, config.model)
   configs = hf_configs(config.model, {'pad': tokens.pad})

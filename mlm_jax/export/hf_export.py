@@ -43,7 +43,7 @@ def _export(workdir: str, out: str, step: int | None) -> int:
 def export_bert(config, workdir: str, out: str, step: int | None = None) -> int:
   """config.json, model.safetensors (BertForMaskedLM) and tokenizer files in OUT."""
   convert.check_exportable(config.model)
-  params, step = checkpointing.restore_params(config, workdir, step)
+  params, step = checkpointing.restore_dense_params(config, workdir, step)
   tok, tokens = tokenizer.for_vocab(vocab_path(config, workdir))
   tensors = convert.to_hf_state_dict(params, config.model)
   del tensors['cls.predictions.decoder.weight']  # tied: transformers re-ties it on load

@@ -53,6 +53,7 @@ class Attention(nn.Module):
   alibi: bool = False
   pattern: str = 'bidirectional'  # impl=splash: the pattern its kernel builds (mask_B1LL unused)
   window: int = 0  # impl=splash, sliding_window: total window
+  low_rank: tuple = ()  # SLTrain (rank, density, alpha) for the four projections (low_rank.py)
 
   @nn.compact
   def __call__(self, x_BLD, mask_B1LL, positions_BL=None, segment_ids_BL=None, is_global=False):
@@ -61,7 +62,7 @@ class Attention(nn.Module):
     d_model = x_BLD.shape[-1]
     proj = lambda name: layers.Einsum(  # noqa: E731
         'bld,dhk->blhk', (d_model, self.num_heads, self.head_dim), ('embed', 'heads', 'kv'),
-        ('heads', 'kv'), self.init_std, self.dtype, self.use_bias, name=name)
+        ('heads', 'kv'), self.init_std, self.dtype, self.use_bias, self.low_rank, name=name)
     q_BLHK, k_BLHK, v_BLHK = (proj(n)(x_BLD) for n in ('query', 'key', 'value'))
     if self.rotary_base is not None:
       q_BLHK = positions.rotary(q_BLHK, positions_BL, self.rotary_base)
@@ -90,5 +91,5 @@ class Attention(nn.Module):
       out_BLHK = jnp.einsum('bhqs,bshk->bqhk', probs_BHLL, v_BLHK)
     out_BLD = layers.Einsum('blhk,hkd->bld', (self.num_heads, self.head_dim, d_model),
                             ('heads', 'kv', 'embed'), ('embed',), self.init_std, self.dtype,
-                            self.use_bias, name='out')(out_BLHK)
+                            self.use_bias, self.low_rank, name='out')(out_BLHK)
     return nn.Dropout(self.dropout_rate)(out_BLD, self.deterministic)

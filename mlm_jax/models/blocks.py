@@ -45,6 +45,13 @@ def validate_block(m) -> None:
   require(m.global_attention_every == 0 or m.attention_pattern != 'bidirectional',
            f'model.global_attention_every={m.global_attention_every} needs a local '
            "model.attention_pattern (every layer is already global under 'bidirectional')")
+  if m.get('sltrain_rank'):
+    require(0 < m.sltrain_rank < m.hidden_size,
+            f'model.sltrain_rank={m.sltrain_rank} must be in (0, model.hidden_size={m.hidden_size})')
+    require(0 < m.sltrain_density < 1,
+            f'model.sltrain_density={m.sltrain_density} must be in (0, 1)')
+    require(not m.scan_layers, 'model.sltrain_rank needs model.scan_layers=false: each layer '
+            'draws its own sparse support, which one scanned trace cannot')
   if m.bidirectional_layers:
     require(m.attention_pattern != 'bidirectional',
             f'model.bidirectional_layers={m.bidirectional_layers!r} needs a causal, prefix or '
@@ -83,6 +90,13 @@ def global_layers(m) -> np.ndarray:
   return out
 
 
+def low_rank_spec(m) -> tuple:
+  """(rank, density, alpha) of SLTrain's matrices (models/low_rank.py), () for dense ones."""
+  if not m.get('sltrain_rank'):
+    return ()
+  return (m.sltrain_rank, m.sltrain_density, m.sltrain_alpha)
+
+
 class TransformerLayer(nn.Module):
   """One block; post-LN (BERT) or pre-LN. Signature fits nn.scan: (carry, ...) -> (carry, None).
 
@@ -111,9 +125,9 @@ class TransformerLayer(nn.Module):
         c.num_heads, c.hidden_size // c.num_heads, c.dropout_rate, c.attention_dropout_rate,
         c.initializer_range, dtype, c.attention_impl, self.deterministic, c.use_bias,
         rotary_base=rotary_base, alibi=c.position_scheme == 'alibi', pattern=c.attention_pattern,
-        window=c.attention_window, name='attention')
+        window=c.attention_window, low_rank=low_rank_spec(c), name='attention')
     mlp = layers.Mlp(c.mlp_dim, c.dropout_rate, c.initializer_range, dtype, self.deterministic,
-                     c.mlp_kind, c.use_bias, name='mlp')
+                     c.mlp_kind, c.use_bias, low_rank_spec(c), name='mlp')
     mlp_norm = layers.norm(c, 'mlp_norm')
     if c.pre_layer_norm:
       attn_in_BLD = layers.norm(c, 'attention_norm')(x_BLD)

@@ -3,7 +3,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
+
+from mlm_jax.models import low_rank
 
 Dtype = Any
 LN_NAMES = ('embed',)
@@ -48,16 +51,37 @@ class Einsum(nn.Module):
   init_std: float
   dtype: Dtype
   use_bias: bool = True
+  low_rank: tuple = ()  # SLTrain (rank, density, alpha): W = (alpha/r) B A + S (low_rank.py)
 
   @nn.compact
   def __call__(self, x):
-    kernel = self.param('kernel', dense_init(self.init_std, self.kernel_axes), self.kernel_shape)
+    if self.low_rank:
+      kernel = self._sparse_plus_low_rank()
+    else:
+      kernel = self.param('kernel', dense_init(self.init_std, self.kernel_axes), self.kernel_shape)
     y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
     if not self.use_bias:
       return y
     bias_shape = self.kernel_shape[-len(self.bias_axes):]
     bias = self.param('bias', zeros(self.bias_axes), bias_shape)
     return y + bias.astype(self.dtype)
+
+  def _sparse_plus_low_rank(self):
+    """The kernel from SLTrain's parameters: the input axes (those of the kernel the input
+    shares, leading) flattened to d_in, the rest to d_out."""
+    rank, density, alpha = self.low_rank
+    x_spec, k_spec = self.equation.split('->')[0].split(',')
+    n_in = sum(ch in x_spec for ch in k_spec)
+    d_in = int(np.prod(self.kernel_shape[:n_in]))
+    d_out = int(np.prod(self.kernel_shape[n_in:]))
+    part = lambda init, names: nn.with_logical_partitioning(init, names)  # noqa: E731
+    sl_in = self.param('sl_in', part(low_rank.uniform_init(d_in), (None, None)), (d_in, rank))
+    sl_out = self.param('sl_out', part(nn.initializers.zeros, (None, None)), (rank, d_out))
+    values = self.param('sl_values', part(low_rank.uniform_init(d_in), (None,)),
+                        (low_rank.nonzeros(d_in, d_out, density),))
+    w = low_rank.dense_kernel(sl_in, sl_out, values, d_in, d_out, density, alpha,
+                              low_rank.place_key(self.scope.path))
+    return w.reshape(self.kernel_shape)
 
 
 MLP_ACTIVATIONS = {
@@ -77,13 +101,15 @@ class Mlp(nn.Module):
   deterministic: bool
   kind: str = 'gelu'
   use_bias: bool = True
+  low_rank: tuple = ()  # SLTrain (rank, density, alpha), as Einsum
 
   @nn.compact
   def __call__(self, x_BLD):
     d_model = x_BLD.shape[-1]
-    dense = lambda width, axes, name: nn.Dense(  # noqa: E731
-        width, dtype=self.dtype, name=name, use_bias=self.use_bias,
-        kernel_init=dense_init(self.init_std, axes), bias_init=zeros(axes[-1:]))
+    # Einsum '...i,io->...o' is nn.Dense with the same parameter names and layout.
+    dense = lambda width, axes, name: Einsum(  # noqa: E731
+        'bli,io->blo', (x_BLD.shape[-1] if axes[0] == 'embed' else self.mlp_dim, width), axes,
+        axes[-1:], self.init_std, self.dtype, self.use_bias, self.low_rank, name=name)
     act = MLP_ACTIVATIONS[self.kind]
     if self.kind == 'gelu':
       h_BLF = act(dense(self.mlp_dim, ('embed', 'mlp'), 'wi')(x_BLD))
