@@ -81,6 +81,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.teacher_hf_dir = ''  # minilm: or a local Hugging Face directory (BERT, RoBERTa, ELECTRA, ModernBERT)
   o.minilm_teacher_layer = -1  # minilm: the teacher layer whose self-attention is transferred (-1: last)
   o.minilm_student_layer = -1  # minilm: the student layer that learns it (-1: last)
+  o.self_distill_weight = 1.0  # self_distill: weight of the first-token hidden-state distance (authors: 1)
 
   c.data = d = ml_collections.ConfigDict()
   # builtin_docs (text shipped with CPython) | files | tfds | mixture | prepared

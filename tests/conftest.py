@@ -191,14 +191,15 @@ def smoke_cli(shared_vocab, workdir, *extra, devices=8):
   return args, env
 
 
-def required_settings(objective_name: str, tmp_dir, vocab_size: int) -> dict:
+def required_settings(objective_name: str, tmp_dir, vocab_size: int, hidden_size: int = 128
+                      ) -> dict:
   """Settings an objective cannot run without, built small in TMP_DIR: ernie_gram's lexicon,
   crts's cluster map, minilm's teacher (for generic tests that loop over every objective)."""
-  if objective_name == 'minilm':  # a 3-layer, 4-head teacher (the generic tests' students: 4)
-    path = os.path.join(str(tmp_dir), 'teacher')
+  if objective_name in ('minilm', 'self_distill'):  # a 3-layer teacher as wide as the student
+    path = os.path.join(str(tmp_dir), f'teacher_{hidden_size}')
     if not os.path.isdir(path):
       fake_run(path, tiny_config(**{
-          'model.hidden_size': 128, 'model.num_heads': 4, 'model.mlp_dim': 256,
+          'model.hidden_size': hidden_size, 'model.num_heads': 4, 'model.mlp_dim': 256,
           'model.num_layers': 3, 'model.vocab_size': vocab_size, 'model.max_positions': 128,
           'model.dropout_rate': 0.0, 'model.attention_dropout_rate': 0.0}), seed=0)
     return {'objective.teacher_workdir': path}

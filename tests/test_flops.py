@@ -26,7 +26,7 @@ CASES = {  # objective -> extra settings
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
     'gpt_bert': {}, 'ernie_gram': {}, 'mlm:mlm_decoder': {'model.mlm_decoder_layers': 2},
     'position_prediction': {'model.position_scheme': 'none'}, 'self_evolution': {},
-    'minilm': {},
+    'minilm': {}, 'self_distill': {},
 }
 
 
@@ -37,7 +37,8 @@ def test_every_objective_has_a_case():
 def _config(case, tmp_dir):
   name = case.split(':')[0]
   c = tiny_config(**SIZE, **CASES[case])
-  c = set_keys(c, required_settings(name, tmp_dir, c.model.vocab_size))
+  c = set_keys(c, required_settings(name, tmp_dir, c.model.vocab_size,
+                                    c.model.hidden_size))
   c.objective.name = name
   c.model.name = objectives.default_model(name)
   attention = objectives.OBJECTIVES[name].attention

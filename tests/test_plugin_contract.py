@@ -22,7 +22,8 @@ def test_every_pair_is_valid_or_one_line_error(model_name, objective_name, tmp_p
   attention = objectives.OBJECTIVES[objective_name].attention  # its config file sets it
   c = tiny_config(**{'model.name': model_name, 'objective.name': objective_name,
                      **({'model.attention_pattern': attention[0]} if attention else {})})
-  c = set_keys(c, required_settings(objective_name, tmp_path, c.model.vocab_size))
+  c = set_keys(c, required_settings(objective_name, tmp_path, c.model.vocab_size,
+                                    c.model.hidden_size))
   layout = models.MODELS[model_name].layout  # a family's fixed block keys (ModernBERT's)
   c = set_keys(c, {f'model.{k}': v for k, v in layout.items()})
   if layout.get('attention_pattern') == 'sliding_window':

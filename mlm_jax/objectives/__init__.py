@@ -5,8 +5,8 @@ import importlib
 from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import (causal, cluster_substitution, electra, ernie_gram, hybrid,
-                                masking, mcl, minilm, mlm, position_prediction, self_evolution,
-                                substitution)
+                                masking, mcl, minilm, mlm, position_prediction, self_distillation,
+                                self_evolution, substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -25,6 +25,7 @@ OBJECTIVES: dict[str, Objective] = {
     'position_prediction': position_prediction.OBJECTIVE,
     'self_evolution': self_evolution.OBJECTIVE,
     'minilm': minilm.OBJECTIVE,
+    'self_distill': self_distillation.OBJECTIVE,
 }
 
 
