@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from mlm_jax import fs, models, objectives, optim, sharding, state
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import RUN_CONFIG, ConfigError
 
 DATA_STATE = 'data_state'
 
@@ -202,6 +202,20 @@ def restore_params(config, workdir: str, step: int | None = None):
   restored = ckpt.restore(step, abstract)
   ckpt.close()
   return jax.tree.map(np.asarray, jax.device_get(restored.params)), step
+
+
+def write_fresh_workdir(out: str, config, params) -> None:
+  """A new workdir OUT from PARAMS (host arrays): an Orbax checkpoint at step 0 with fresh
+  optimizer state, and config.json; `mlm_jax.main --workdir=OUT` continues training from it.
+  (The caller records the vocabulary.)"""
+  tx, abstract = one_device_abstract(config)
+  placed = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
+                        abstract.params)
+  fs.makedirs(out)
+  ckpt = Checkpointer(out, keep=1, every_steps=1)
+  ckpt.save(0, state.new_state(placed, tx), force=True)
+  ckpt.close()
+  fs.write_text(os.path.join(out, RUN_CONFIG), config.to_json(indent=2))
 
 
 def restore_dense_params(config, workdir: str, step: int | None = None):

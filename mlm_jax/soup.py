@@ -10,11 +10,10 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mlm_jax import checkpointing, fs, lineage, state
-from mlm_jax.config_lib import RUN_CONFIG, ConfigError, load_run_config  # noqa: F401
+from mlm_jax import checkpointing, fs, lineage
+from mlm_jax.config_lib import ConfigError, load_run_config  # noqa: F401
 from mlm_jax.data import vocab as vocab_lib
 from mlm_jax.data import workdir_vocab
 from mlm_jax.data.vocab import fingerprint
@@ -124,15 +123,7 @@ def make_soup(workdirs: list[str], out: str, weights: list[float] | None = None)
   trees, steps = zip(*(load_params(wd) for wd in workdirs))
   params = average(list(trees), weights, list(workdirs))
 
-  tx, abstract = checkpointing.one_device_abstract(configs[0])
-  params = jax.tree.map(lambda x, a: jax.device_put(jnp.asarray(x), a.sharding), params,
-                        abstract.params)
-  soup_state = state.new_state(params, tx)
-  fs.makedirs(out)
-  ckpt = checkpointing.Checkpointer(out, keep=1, every_steps=1)
-  ckpt.save(0, soup_state, force=True)
-  ckpt.close()
-  fs.write_text(os.path.join(out, RUN_CONFIG), configs[0].to_json(indent=2))
+  checkpointing.write_fresh_workdir(out, configs[0], params)
   _copy_vocabulary(workdirs[0], configs[0], out)
   lineage.write(out, ancestors, soup_of=[fs.absolute(w) for w in workdirs])
   n = len(workdirs)
