@@ -187,6 +187,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   f.template = '{a} It was [MASK].'  # generative: input text; {a} {b} the sentences
   f.verbalizer = 'terrible,great'  # generative: one single-token word per label, in label order
   f.zero_shot = False  # generative: evaluate the pre-trained MLM head without training
+  # Pre-trained distillation (Well-Read Students): a fine-tuned workdir of the same task whose
+  # predictions on the training text replace its labels (finetune/distill.py); '' : labels.
+  f.distill_from = ''
+  f.distill_temperature = 1.0  # distill_from: softmax temperature of teacher and student
   f.init_token_type_1_from_0 = True  # pre-training never trains type 1: start it as type 0
   # A source pre-trained without positions (model.position_scheme=none, e.g. position
   # prediction): fine-tune with a fresh learned position table (MP3 adds them back)

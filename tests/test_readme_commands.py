@@ -66,6 +66,15 @@ def pretrained_workdir(tmp_path_factory, shared_vocab):
 
 
 @pytest.fixture(scope='module')
+def finetuned_workdir(tmp_path_factory, pretrained_workdir):
+  """An SST-2 fine-tune of the pre-training workdir (a distillation teacher)."""
+  from tests.conftest import glue_smoke_finetune  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('finetuned') / 'sst2')
+  glue_smoke_finetune(pretrained_workdir, workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
 def wordpiece_vocab(tmp_path_factory):
   """What configs/wiki.py's step 1 (tools/build_vocab.py --type=wordpiece) would build."""
   texts = []
@@ -114,7 +123,8 @@ def test_commands_were_found():
                          ids=[f'{w}:{c.split()[3][9:]}' for w, c, _ in COMMANDS])
 def test_documented_command_runs_as_written(where, command, expected, tmp_path, capsys,
                                             shared_vocab, minilm_dir, wordpiece_vocab,
-                                            pretrained_workdir, ngram_lexicon_file):
+                                            pretrained_workdir, ngram_lexicon_file,
+                                            finetuned_workdir):
   del where
   wiki = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_wikitasks', 'wiki_0*.gz')
   squad = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
@@ -135,6 +145,7 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       '--config.init_from.workdir=/tmp/ft_meas/wiki_mini':
           f'--config.init_from.workdir={pretrained_workdir}',
       '/path/to/bert': minilm_dir, '/data/glue': os.path.join(SHARED_DATA, 'glue'),
+      '/tmp/teacher_sst2': finetuned_workdir,
       'GLUE_DIR': os.path.join(SHARED_DATA, 'glue'), '../shared/data': SHARED_DATA,
       '/data/squad/train-v1.1.json': squad, '/data/squad/dev-v1.1.json': squad,
       '=train-v1.1.json': f'={squad}', '=dev-v1.1.json': f'={squad}',

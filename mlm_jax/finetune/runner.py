@@ -147,7 +147,9 @@ def model_and_optimizer(config, data):
   return model, tx
 
 
-def loss_fns(model, kind: str, regression: bool, verbalizer):
+def loss_fns(model, kind: str, regression: bool, verbalizer, temperature: float = 1.0):
+  """(loss_fn, eval_fn). A batch with 'soft_target' (finetune/distill.py) is trained on it
+  instead of its labels: cross-entropy at TEMPERATURE, or squared error for regression."""
   def apply(params, batch, train, rng):
     return model.apply({'params': params}, batch['input_ids'], batch['segment_ids'],
                        batch['positions'], batch.get('masked_positions'),
@@ -166,7 +168,10 @@ def loss_fns(model, kind: str, regression: bool, verbalizer):
       pred = jnp.argmax(out[:, verbalizer], axis=-1)
       m['accuracy'] = ((pred == batch['label']).sum(), n)
     elif regression:
-      xent = (out[:, 0] - batch['label']) ** 2
+      xent = (out[:, 0] - batch.get('soft_target', batch['label'])) ** 2
+    elif 'soft_target' in batch:
+      xent = optax.softmax_cross_entropy(out / temperature, batch['soft_target'])
+      m['accuracy'] = ((jnp.argmax(out, -1) == batch['label']).sum(), n)
     else:
       xent = optax.softmax_cross_entropy_with_integer_labels(out, batch['label'])
       m['accuracy'] = ((jnp.argmax(out, -1) == batch['label']).sum(), n)
@@ -229,6 +234,9 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   # Phases: init source and data (every bad file or label fails here, before compilation).
   data, vocab_path, load = build_task(config, workdir)
   validate(config)  # the checkpoint's model section may change max_positions
+  if f.distill_from:  # Well-Read Students: a teacher's soft labels replace the gold ones
+    from mlm_jax.finetune import distill  # pylint: disable=g-import-not-at-top
+    distill.check(config, vocab_path)
   n_train = len(data.train['input_ids'])
   if f.zero_shot:
     t.steps = 0
@@ -241,6 +249,10 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   t.warmup_steps = int(f.warmup_fraction * t.steps)
   if dry_run:
     raise workdir_lib.DryRunDone()
+  if f.distill_from:
+    data.train['soft_target'] = distill.soft_targets(f.distill_from, data.train,
+                                                     f.distill_temperature, data.regression)
+    _log(f'soft labels of {n_train} training rows from the teacher {f.distill_from}')
   config.data.seq_len = f.max_seq_len
   config.data.vocab_path = config.data.vocab_path or vocab_path
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
@@ -280,7 +292,8 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
       _log('random weights (init_from.weights=False): architecture and vocabulary only')
 
   # Phase: compile.
-  loss_fn, eval_fn = loss_fns(model, data.kind, data.regression, data.info.get('verbalizer_ids'))
+  loss_fn, eval_fn = loss_fns(model, data.kind, data.regression, data.info.get('verbalizer_ids'),
+                              f.distill_temperature)
   batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
   shapes = lambda b, arrays: {k: jax.ShapeDtypeStruct((b, *v.shape[1:]), v.dtype,  # noqa: E731
                                                       sharding=batch_sh) for k, v in arrays.items()}
