@@ -49,7 +49,8 @@ CLUSTER_MAP_FROM = 'mlm'
 # no weight decay), 3 epochs at length 64, each learning rate x seed; the best learning rate per
 # run and task (by median over seeds) is the one reported. task -> training rows (0: all).
 TASKS = {'sst2': 1000, 'stsb': 0}
-LEARNING_RATES = (1e-4, 3e-4, 1e-3)
+# 1e-4 never won (SST-2 stayed at the majority class); 1e-3 won at the top edge, so 3e-3 is in.
+LEARNING_RATES = (3e-4, 1e-3, 3e-3)
 SEEDS = 3
 FINETUNE = {'preset': 'electra', 'size': 'small', 'max_seq_len': 64, 'epochs': 3.0}
 

@@ -66,10 +66,13 @@ def test_a_student_distils_the_teachers_soft_labels(teacher_run, tmp_path):
   from mlm_jax.finetune import evaluate  # pylint: disable=g-import-not-at-top
   _, data, _, _ = evaluate.restore_workdir(teacher)
   rows = {k: v[:16] for k, v in data.train.items()}
-  soft = distill.soft_targets(teacher, rows, 2.0, regression=False)
+  outputs = runner.teacher_outputs(teacher, rows)
+  soft = distill.soften(outputs, 2.0, regression=False)
   assert soft.shape == (16, 2)
   np.testing.assert_allclose(soft.sum(-1), 1.0, rtol=1e-5)
-  soft1 = distill.soft_targets(teacher, rows, 1.0, regression=False)
+  soft1 = distill.soften(outputs, 1.0, regression=False)
+  z = np.exp(outputs / 2.0)
+  np.testing.assert_allclose(soft, z / z.sum(-1, keepdims=True), rtol=1e-5)
   assert np.all(np.abs(soft - 0.5) <= np.abs(soft1 - 0.5) + 1e-6)  # hotter: flatter
 
 

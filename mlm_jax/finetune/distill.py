@@ -13,11 +13,8 @@ unlabelled task-domain sets: give them with finetune.train_file); temperature 1 
 paper's distillation is cross-entropy to the teacher's predictive distribution); a last
 fine-tuning on gold labels after distillation is a second run, not built in.
 """
-import jax
 import numpy as np
-from flax import linen as nn
 
-from mlm_jax import sharding
 from mlm_jax.config_lib import ConfigError, require
 
 
@@ -43,19 +40,11 @@ def check(config, vocab_path: str) -> None:
           f'{key}: the teacher\'s vocabulary ({theirs}) is not this run\'s ({vocab_path})')
 
 
-def soft_targets(teacher_workdir: str, arrays: dict, temperature: float,
-                 regression: bool) -> np.ndarray:
-  """The teacher's soft labels for every row of ARRAYS."""
-  from mlm_jax.finetune import evaluate, runner  # pylint: disable=g-import-not-at-top
-  config, data, params, _ = evaluate.restore_workdir(teacher_workdir)
-  model, _ = runner.model_and_optimizer(config, data)
-  _, eval_fn = runner.loss_fns(model, data.kind, data.regression, None)
-  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
-  with jax.set_mesh(mesh), nn.logical_axis_rules(sharding.rules(config.mesh)):
-    logits = runner.predict(jax.jit(eval_fn), params, arrays, config.eval.batch_size, mesh)
-  logits = np.asarray(logits, np.float32)
+def soften(outputs: np.ndarray, temperature: float, regression: bool) -> np.ndarray:
+  """The teacher's OUTPUTS (runner.teacher_outputs) as soft labels: softmax(logits / T), or the
+  predicted value for regression."""
   if regression:
-    return logits[:, 0]
-  z = logits / temperature
+    return outputs[:, 0]
+  z = outputs / temperature
   z = np.exp(z - z.max(axis=-1, keepdims=True))
   return z / z.sum(axis=-1, keepdims=True)

@@ -184,6 +184,46 @@ def loss_fns(model, kind: str, regression: bool, verbalizer, temperature: float 
   return loss_fn, eval_fn
 
 
+def restore_finetuned(workdir: str, step: int | None = None, dev_file: str = ''):
+  """(config, TaskData, parameters on one device, step) of a fine-tuned workdir."""
+  config = ml_collections.ConfigDict(config_lib.load_run_config(workdir).to_dict())
+  f = config.finetune
+  if not f.task:
+    raise ConfigError(f'{workdir}: not a fine-tuning workdir (finetune.task is empty)')
+  if dev_file:
+    f.dev_file = dev_file
+  if f.task != 'squad' and f.dev_file:
+    f.train_file = f.dev_file  # nothing is trained: read the small file, not the train set
+  data, _, _ = build_task(config, None)
+  model, tx = model_and_optimizer(config, data)
+  config.mesh.data = config.mesh.fsdp = config.mesh.tensor = 1
+  config.mesh.dcn_data = config.mesh.dcn_fsdp = 1
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+  init_fn = state.make_init_fn(model, tx, f.max_seq_len)
+  with jax.set_mesh(mesh):
+    shardings = state.state_shardings(model, tx, f.max_seq_len, mesh, sharding.rules(config.mesh))
+  abstract = state.abstract_state(init_fn, shardings)
+  ckpt = checkpointing.Checkpointer(workdir, keep=1, every_steps=1)
+  step = ckpt.latest_step() if step is None else step
+  if step is None:
+    ckpt.close()
+    raise ConfigError(f'{workdir}: no checkpoint')
+  params = ckpt.restore(step, abstract).params
+  ckpt.close()
+  return config, data, params, step
+
+
+def teacher_outputs(workdir: str, arrays: dict) -> np.ndarray:
+  """A fine-tuned workdir's outputs (logits, or the regression value) on every row of ARRAYS."""
+  config, data, params, _ = restore_finetuned(workdir)
+  model, _ = model_and_optimizer(config, data)
+  _, eval_fn = loss_fns(model, data.kind, data.regression, None)
+  mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
+  with jax.set_mesh(mesh), nn.logical_axis_rules(sharding.rules(config.mesh)):
+    return np.asarray(predict(jax.jit(eval_fn), params, arrays, config.eval.batch_size, mesh),
+                      np.float32)
+
+
 def _rows(step: int, n: int, batch: int, seed: int) -> np.ndarray:
   """Row indices of global batch STEP: epoch-wise seeded permutations, last partial dropped."""
   per_epoch = n // batch
@@ -250,8 +290,8 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   if dry_run:
     raise workdir_lib.DryRunDone()
   if f.distill_from:
-    data.train['soft_target'] = distill.soft_targets(f.distill_from, data.train,
-                                                     f.distill_temperature, data.regression)
+    data.train['soft_target'] = distill.soften(
+        teacher_outputs(f.distill_from, data.train), f.distill_temperature, data.regression)
     _log(f'soft labels of {n_train} training rows from the teacher {f.distill_from}')
   config.data.seq_len = f.max_seq_len
   config.data.vocab_path = config.data.vocab_path or vocab_path
