@@ -112,7 +112,7 @@ def test_claim_rows_and_tables_from_cached_results(tmp_path):
   results = {'a': {'t1': {1e-3: [0.6, 0.61, 0.62]}, 't2': {1e-3: [0.3, 0.31, 0.32]}},
              'b': {'t1': {1e-3: [0.5, 0.51, 0.52]}, 't2': {1e-3: [0.3, 0.305, 0.33]}}}
   rows = report.claim_rows([('a', 'beats', 'b', 'A beats B'), ('a', 'beats', 'c', 'A beats C')],
-                           results, ['t1', 't2'])
+                           results, ['t1', 't2'], 3)
   assert rows[0]['per_task']['t1'] == '61.0 (60.0-62.0) vs 51.0 (50.0-52.0): reproduced'
   assert rows[0]['verdict'] == 'partly: reproduced, not decidable'
   assert rows[1]['verdict'] == 'incomplete' and rows[1]['per_task']['t1'] == 'c not run'
@@ -122,11 +122,18 @@ def test_claim_rows_and_tables_from_cached_results(tmp_path):
                    results=results['a'], probe=0.1, native='acc 0.100'),
               dict(label='c', name='c (enc)', steps='90 (not run)', flops=0.0, train_s=0.0,
                    results={}, probe=None, native='-')]
-  table = report.results_markdown(run_rows, ['t1', 't2']).splitlines()
+  table = report.results_markdown(run_rows, ['t1', 't2'], 3).splitlines()
   assert table[2] == ('| a (enc) | 100 | 1.50e+12 | 10 min | 61.0 (60.0-62.0) @ 0.001 | '
                       '31.0 (30.0-32.0) @ 0.001 | 0.1000 | acc 0.100 |')
   assert table[3] == '| c (enc) | 90 (not run) | 0 | - | not run | not run | - | - |'
   sweep = report.sweep_markdown(run_rows, ['t1'], [1e-4, 1e-3]).splitlines()
+  # a sweep with a rate lacking seeds: marked in the table, no verdict
+  partial = {'a': {'t1': {1e-3: [0.6, 0.61, 0.62], 3e-3: [0.7]}},
+             'b': {'t1': {1e-3: [0.5, 0.51, 0.52], 3e-3: [0.5, 0.5, 0.5]}}}
+  row = report.claim_rows([('a', 'beats', 'b', 'A beats B')], partial, ['t1'], 3)[0]
+  assert row['verdict'] == 'incomplete' and 'sweep incomplete for a' in row['per_task']['t1']
+  cell = report.results_markdown([dict(run_rows[0], results=partial['a'])], ['t1'], 3)
+  assert '@ 0.003 (1 of 2 rates)' in cell
   assert sweep[2] == '| a | t1 | - | 61.0 (60.0-62.0) |'
   report.plot(str(tmp_path / 'p.png'), run_rows, ['t1', 't2'], 'title')
   with open(tmp_path / 'p.png', 'rb') as f:

@@ -428,7 +428,7 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
   from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
   rows, results = report_rows(opt, labels, per_token, steps, tokens_per_step)
   claims = [c for c in lineup.CLAIMS if {c[0], c[2]} <= set(labels) | {RANDOM}]
-  claim_rows = report.claim_rows(claims, results, opt.tasks)
+  claim_rows = report.claim_rows(claims, results, opt.tasks, opt.seeds)
   rows_desc = ', '.join(f'{t} ({lineup.TASKS[t] or "all"} training rows)' for t in opt.tasks)
   ft = lineup.FINETUNE
   note = (f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
@@ -437,7 +437,7 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
           f'{ft["max_seq_len"]}; learning rates {", ".join(f"{x:g}" for x in opt.learning_rates)}'
           f'; {opt.seeds} seeds; each run and task at its best rate (median over seeds). '
           f'CPU: {metrics.cpu_model()}.')
-  md = '\n\n'.join([report.results_markdown(rows, opt.tasks),
+  md = '\n\n'.join([report.results_markdown(rows, opt.tasks, opt.seeds),
                     report.claims_markdown(claim_rows, opt.tasks), note,
                     report.sweep_markdown(rows, opt.tasks, opt.learning_rates)]) + '\n'
   with open(os.path.join(opt.workdir, 'shootout.md'), 'w', encoding='utf-8') as f:

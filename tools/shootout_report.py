@@ -19,6 +19,12 @@ def best_lr(by_lr: dict[float, list[float]]) -> tuple[float, list[float]] | None
   return lr, done[lr]
 
 
+def missing_rates(by_lr: dict[float, list[float]], seeds: int) -> int:
+  """How many of the swept rates lack some seed: a best rate over a partial sweep is not the
+  protocol's, so verdicts wait for it (cells show it)."""
+  return sum(len(scores) < seeds for scores in by_lr.values())
+
+
 def spread(scores: list[float]) -> str:
   """'55.3 (54.0-56.2)': median (min-max), x100."""
   return (f'{100 * statistics.median(scores):.1f} '
@@ -51,16 +57,20 @@ def overall(verdicts: list[str]) -> str:
   return 'partly: ' + ', '.join(verdicts)
 
 
-def claim_rows(claims, results: dict, tasks) -> list[dict]:
+def claim_rows(claims, results: dict, tasks, seeds: int) -> list[dict]:
   """One row per claim: per task a's and b's best-lr scores and the verdict, and the overall.
-  RESULTS: {run: {task: {lr: [scores]}}}."""
+  RESULTS: {run: {task: {lr: [scores]}}}; a side whose sweep lacks seeds gets no verdict."""
   rows = []
   for a, relation, b, text in claims:
     per_task, verdicts = {}, []
     for task in tasks:
-      ra = best_lr(results.get(a, {}).get(task, {}))
-      rb = best_lr(results.get(b, {}).get(task, {}))
-      if ra and rb:
+      by_a, by_b = results.get(a, {}).get(task, {}), results.get(b, {}).get(task, {})
+      ra, rb = best_lr(by_a), best_lr(by_b)
+      partial = [x for x, by in ((a, by_a), (b, by_b)) if missing_rates(by, seeds)]
+      if ra and rb and partial:
+        per_task[task] = (f'{spread(ra[1])} vs {spread(rb[1])}: sweep incomplete for '
+                          f'{", ".join(partial)}')
+      elif ra and rb:
         v = verdict(ra[1], rb[1], relation)
         verdicts.append(v)
         per_task[task] = f'{spread(ra[1])} vs {spread(rb[1])}: {v}'
@@ -81,9 +91,9 @@ def claims_markdown(rows: list[dict], tasks) -> str:
   return '\n'.join(lines)
 
 
-def results_markdown(rows: list[dict], tasks) -> str:
+def results_markdown(rows: list[dict], tasks, seeds: int) -> str:
   """ROWS: dicts with name, steps, flops, train_s, results {task: {lr: [scores]}}, probe
-  (accuracy or None) and native (str)."""
+  (accuracy or None) and native (str). A partial sweep is marked '(k of n rates)'."""
   head = ('| run (encoder fine-tuned) | steps | train FLOPs | train time | '
           + ' | '.join(f'{t}: median (min-max) @ lr' for t in tasks)
           + ' | probe acc. (biased toward MLM) | native eval |')
@@ -91,8 +101,11 @@ def results_markdown(rows: list[dict], tasks) -> str:
   for r in rows:
     cells = []
     for t in tasks:
-      best = best_lr(r['results'].get(t, {}))
-      cells.append(f'{spread(best[1])} @ {best[0]:g}' if best else 'not run')
+      by_lr = r['results'].get(t, {})
+      best = best_lr(by_lr)
+      missing = missing_rates(by_lr, seeds)
+      note = f' ({len(by_lr) - missing} of {len(by_lr)} rates)' if missing else ''
+      cells.append(f'{spread(best[1])} @ {best[0]:g}{note}' if best else 'not run')
     train = f'{r["train_s"] / 60:.0f} min' if r.get('train_s') else '-'
     flops = f'{r["flops"]:.2e}' if r.get('flops') else '0'
     probe = f'{r["probe"]:.4f}' if r.get('probe') is not None else '-'
