@@ -113,6 +113,21 @@ def get_base_config() -> ml_collections.ConfigDict:
   # rows: every host reads the whole stream and keeps its rows of each global batch, so the
   # batches do not depend on the number of hosts (bitwise-reproducible across host counts).
   d.host_sharding = 'documents'
+  # Document filters of the training split (mlm_jax/data/filters.py; counts: tools/data_filters.py)
+  d.filter = fl = ml_collections.ConfigDict()
+  fl.subset_fraction = 1.0  # keep this hash-chosen fraction of the documents (stability gap)
+  fl.date_field = ''  # jsonl/tfrecord/tfds field holding each document's date ('2019-05-01')
+  fl.min_year = 0  # age filter: keep documents dated in [min_year, max_year]; 0: no bound
+  fl.max_year = 0  # age filter's upper bound; 0: none
+  fl.domain_field = ''  # field holding a domain name or a URL (its host is the domain)
+  fl.domains = ''  # comma-separated domains to keep (suffix match); empty: all
+  fl.exclude_domains = ''  # comma-separated domains to drop
+  fl.quality_model = ''  # tools/train_doc_classifier.py model: keep documents scoring >= threshold
+  fl.quality_threshold = 0.5  # P(reference-like) a kept document reaches
+  fl.quality_inverse = False  # drop the documents scoring >= threshold instead (the guide's control)
+  fl.toxicity_model = ''  # a toxicity model: drop documents scoring >= threshold
+  fl.toxicity_threshold = 0.5  # P(toxic) at which a document is dropped
+  fl.toxicity_inverse = False  # drop the documents scoring < threshold instead (the least toxic)
 
   c.train = t = ml_collections.ConfigDict()
   t.steps = 1000  # optimizer steps
@@ -145,6 +160,13 @@ def get_base_config() -> ml_collections.ConfigDict:
   e.every_steps = 500  # steps between evaluations (0: only at the end)
   e.steps = 0  # eval batches per evaluation; 0 runs the whole validation split
   e.batch_size = 32  # global eval batch (rows)
+  # Denser evaluation early on (the stability gap's dip shows in the first steps of continued
+  # pre-training): every early_every_steps up to early_until_step, then every_steps.
+  e.early_every_steps = 0  # 0: no early phase
+  e.early_until_step = 0  # last step of the early phase
+  # More held-out sets, each reported under its name ('general/mlm_accuracy'):
+  # 'NAME=KIND:GLOBS; ...', KIND a data.format; their held-out bucket (data.holdout_every).
+  e.extra_sets = ''
 
   c.checkpoint = k = ml_collections.ConfigDict()
   k.every_steps = 500  # steps between checkpoints (the final step is always saved)

@@ -185,7 +185,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                               schedule=optim.schedule(t_cfg), num_micro=t_cfg.micro_batches,
                               prune_cfg=t_cfg if pruning.enabled(t_cfg) else None)
-  param_counts = pruning.counts(abstract.params)  # (all, prunable): average-size accounting
+  # (all, prunable) parameters: the pruning schedule's average-size accounting.
+  param_counts = pruning.counts(abstract.params) if pruning.enabled(t_cfg) else None
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh),
@@ -207,11 +208,17 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   tokens_per_step = t_cfg.batch_size * config.data.seq_len
   writer = metrics.Writer(workdir, enabled=jax.process_index() == 0, config=config)
 
+  extra_sets = (pipeline.eval_set_sources(config.data, config.eval.extra_sets, source)
+                if config.eval.extra_sets else [])
+
   def run_eval(step: int) -> dict:
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      values = evaluate(lambda p, b, r: eval_step(p, b, r, train_state.objective_state,
-                                                  *frozen_args),
-                        train_state.params, source, config, mesh, eval_rng)
+      fn = lambda p, b, r: eval_step(p, b, r, train_state.objective_state,  # noqa: E731
+                                     *frozen_args)
+      values = evaluate(fn, train_state.params, source, config, mesh, eval_rng)
+      for name, extra in extra_sets:  # each extra held-out set under its own name
+        values.update({f'{name}/{k}': v for k, v in evaluate(
+            fn, train_state.params, extra, config, mesh, eval_rng).items()})
     writer.write(step, 'eval', values)
     _log(metrics.eval_line(step, values, headline))
     return values
@@ -248,7 +255,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
         _log(metrics.progress_line(step, t_cfg.steps, values, time.time() - loop_start,
                                    step - loop_start_step, headline))
         sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
-      if config.eval.every_steps and step % config.eval.every_steps == 0 and not stopping:
+      if eval_due(step, config.eval) and not stopping:
         t_eval = time.time()
         eval_values = run_eval(step)
         interval_start += time.time() - t_eval  # eval time is not training time
@@ -273,6 +280,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     _log(f'stopped: step {step} of {t_cfg.steps} (run the same command to resume), '
          f'workdir {fs.absolute(workdir)}')
   return eval_values
+
+
+def eval_due(step: int, eval_cfg) -> bool:
+  """Every eval.early_every_steps up to eval.early_until_step, then every eval.every_steps."""
+  e = eval_cfg
+  if e.early_every_steps and step <= e.early_until_step:
+    return step % e.early_every_steps == 0
+  return bool(e.every_steps) and step % e.every_steps == 0
 
 
 @jax.jit

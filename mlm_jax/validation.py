@@ -41,6 +41,11 @@ def validate(config, num_devices: int) -> None:
   require(e.steps > 0 or jax.process_count() == 1,
            'eval.steps must be positive in a multi-process run (hosts run equal eval steps)')
   require(e.every_steps >= 0, f'eval.every_steps={e.every_steps} must be >= 0')
+  require(e.early_every_steps >= 0 and e.early_until_step >= 0,
+          f'eval.early_every_steps={e.early_every_steps} and eval.early_until_step='
+          f'{e.early_until_step} must be >= 0')
+  if e.extra_sets:
+    data_checks.parse_eval_sets(e.extra_sets)
   require(config.checkpoint.every_steps > 0,
            f'checkpoint.every_steps={config.checkpoint.every_steps} must be positive')
   require(config.checkpoint.keep > 0, f'checkpoint.keep={config.checkpoint.keep} must be positive')

@@ -26,7 +26,7 @@ def test_every_key_is_declared_once_with_a_comment():
     lines = f.read().splitlines()
   sections = {'c': '', 'm': 'model.', 'o': 'objective.', 'd': 'data.', 't': 'train.',
               'e': 'eval.', 'k': 'checkpoint.', 'c.init_from': 'init_from.', 'c.mesh': 'mesh.',
-              'f': 'finetune.'}
+              'f': 'finetune.', 'fl': 'data.filter.'}
   declared = {}
   for i, line in enumerate(lines):
     stripped = line.strip()

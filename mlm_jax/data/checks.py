@@ -8,6 +8,7 @@ from mlm_jax.config_lib import ConfigError, require
 
 DATA_TASKS = ('builtin_docs', 'files', 'tfds', 'mixture', 'prepared')
 FORMATS = ('lines', 'blocks', 'wikiextractor', 'jsonl', 'tfrecord')
+FIELD_KINDS = ('jsonl', 'tfrecord', 'tfds')  # sources whose documents carry metadata fields
 
 
 
@@ -65,6 +66,8 @@ def validate(data_cfg, max_positions: int, model_vocab: int, hf_dir: str) -> Non
              '(e.g. c4/en:3.0.1): a pinned version keeps the data reproducible')
   if d.task == 'mixture':
     parse_mixture(d.mixture)
+  if d.task != 'prepared':
+    validate_filter(d)
   if d.task == 'prepared':
     require(fs.isfile(os.path.join(d.prepared_dir, 'manifest.json')),
              f'data.prepared_dir={d.prepared_dir!r}: no manifest.json there')
@@ -78,3 +81,52 @@ def validate(data_cfg, max_positions: int, model_vocab: int, hf_dir: str) -> Non
     require(d.vocab_size <= model_vocab,
              f'data.vocab_size={d.vocab_size} exceeds model.vocab_size={model_vocab}')
     require(d.vocab_size >= 64, f'data.vocab_size={d.vocab_size} must be at least 64')
+
+
+def source_kinds(data_cfg) -> list[str]:
+  """The document formats the data section reads (mixture components included)."""
+  if data_cfg.task == 'mixture':
+    return [kind for kind, _, _ in parse_mixture(data_cfg.mixture)]
+  return {'tfds': ['tfds'], 'builtin_docs': ['lines']}.get(data_cfg.task, [data_cfg.format])
+
+
+def validate_filter(data_cfg) -> None:
+  """data.filter (mlm_jax/data/filters.py): every check that reads no data."""
+  f = data_cfg.filter
+  require(0 < f.subset_fraction <= 1,
+          f'data.filter.subset_fraction={f.subset_fraction} must be in (0, 1]')
+  require(not (f.min_year and f.max_year) or f.min_year <= f.max_year,
+          f'data.filter.min_year={f.min_year} is after data.filter.max_year={f.max_year}')
+  require(not (f.min_year or f.max_year) or bool(f.date_field),
+          'data.filter.min_year / max_year need data.filter.date_field (the field holding '
+          'each document\'s date)')
+  require(not (f.domains or f.exclude_domains) or bool(f.domain_field),
+          'data.filter.domains / exclude_domains need data.filter.domain_field (a domain or '
+          'URL field)')
+  for key in ('quality', 'toxicity'):
+    threshold, model = f[key + '_threshold'], f[key + '_model']
+    require(0 <= threshold <= 1, f'data.filter.{key}_threshold={threshold} must be in [0, 1]')
+    require(not model or fs.exists(model), f'data.filter.{key}_model={model}: no such file')
+  if f.date_field or f.domain_field:
+    bad = [k for k in source_kinds(data_cfg) if k not in FIELD_KINDS]
+    require(not bad, f'data.filter.date_field / domain_field read document fields, which '
+            f'format {bad[0] if bad else ""} does not carry (use {", ".join(FIELD_KINDS)})')
+
+
+def parse_eval_sets(spec: str) -> list[tuple[str, str, str]]:
+  """eval.extra_sets 'NAME=KIND:GLOBS; ...' -> [(name, kind, globs)]; errors name the key."""
+  out = []
+  for i, part in enumerate(p.strip() for p in spec.split(';') if p.strip()):
+    name, eq, rest = part.partition('=')
+    kind, colon, where = rest.partition(':')
+    name, kind = name.strip(), kind.strip()
+    require(bool(eq and colon and where.strip() and name.isidentifier()),
+            f'eval.extra_sets: entry {i} {part!r} is not NAME=KIND:GLOBS (NAME a word)')
+    require(kind in FORMATS, f'eval.extra_sets: entry {name} kind {kind!r} must be one of '
+            f'{"|".join(FORMATS)}')
+    for pattern in split_patterns(where):
+      require(bool(fs.glob(pattern)), f'eval.extra_sets: entry {name}: no file matches {pattern}')
+    out.append((name, kind, where.strip()))
+  require(len({n for n, _, _ in out}) == len(out), 'eval.extra_sets: names must differ')
+  return out
+

@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
-from mlm_jax.data.checks import parse_mixture, split_patterns
-from mlm_jax.data import (builtin_corpus, prepared, taggers, tasks, vocab, vocab_builder,
-                          workdir_vocab)
+from mlm_jax.data.checks import parse_eval_sets, parse_mixture, split_patterns
+from mlm_jax.data import (builtin_corpus, filters, prepared, taggers, tasks, vocab,
+                          vocab_builder, workdir_vocab)
 from mlm_jax.tokens import SpecialTokens
 
 RENAME = {'targets': 'input_ids', 'targets_segment_ids': 'segment_ids',
@@ -76,7 +76,8 @@ def _tfds_has_validation(spec: tasks.SourceSpec, key: str) -> bool:
 def source_specs(data_cfg, workdir: str) -> list[tuple[tasks.SourceSpec, float, bool]]:
   """(spec, mixing rate, TFDS has validation) for each component of the configured source."""
   d = data_cfg
-  common = dict(text_field=d.text_field, holdout_every=d.holdout_every)
+  common = dict(text_field=d.text_field, holdout_every=d.holdout_every,
+                filter=filters.spec(d))
   if d.task == 'mixture':
     out = []
     for i, (kind, where, rate) in enumerate(parse_mixture(d.mixture)):
@@ -188,6 +189,25 @@ def build_source(data_cfg, workdir: str, hf_dir: str = '', check_vocab=None) -> 
   task = build_task(data_cfg, workdir, voc)
   tagger = taggers.build(data_cfg.tagger, voc) if data_cfg.tagger else None
   return DataSource(task, voc.tokens, voc.word_start, voc.path, voc, tagger)
+
+
+def eval_set_sources(data_cfg, extra_sets: str, source: DataSource) -> list[tuple[str, DataSource]]:
+  """eval.extra_sets as (name, DataSource): each set's held-out documents (1 in
+  data.holdout_every by text hash, the bucket a run training on those files never sees),
+  tokenized with SOURCE's vocabulary. The stability gap shows on a general-domain set while a
+  run trains on a new domain."""
+  out = []
+  for name, kind, globs in parse_eval_sets(extra_sets):
+    spec = tasks.SourceSpec(kind, train=_expand(globs, f'eval.extra_sets {name}'),
+                            text_field=data_cfg.text_field, holdout_every=data_cfg.holdout_every)
+    _require_documents(spec, True, data_cfg.min_doc_words)
+    voc = source.vocab
+    task = tasks.document_task(
+        tasks.unique_name('evalset', spec, voc.path, data_cfg.min_doc_words, data_cfg.packing),
+        tasks.make_source(spec), voc.seqio_vocab, voc.tokens, min_words=data_cfg.min_doc_words,
+        packing_mode=data_cfg.packing, shuffle_buffer=data_cfg.shuffle_buffer)
+    out.append((name, dataclasses.replace(source, task=task)))
+  return out
 
 
 def batch_keys(source: DataSource) -> tuple[str, ...]:

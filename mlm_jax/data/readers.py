@@ -7,7 +7,9 @@ wikiextractor  <doc id=.. title=..> / title line / paragraphs / </doc> (BERT's W
                the title line is dropped and paragraphs are joined with a space
 jsonl          one JSON object per line; the text is in `text_field`
 tfrecord       tf.train.Example records with a bytes feature `text_field`
-Files ending in .gz are read as gzip.
+Files ending in .gz are read as gzip. jsonl and tfrecord can carry metadata fields (a date, a
+domain or URL) beside the text as 'meta_<field>' strings, for the document filters
+(data/filters.py); a missing field reads as ''.
 """
 import json
 
@@ -15,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 FORMATS = ('lines', 'blocks', 'wikiextractor', 'jsonl', 'tfrecord')
+FIELD_FORMATS = ('jsonl', 'tfrecord')  # formats whose documents carry metadata fields
 
 
 def _compression(path):
@@ -60,26 +63,43 @@ def _wikiextractor(path):
   return _text(_lines(path).scan(init, step).filter(lambda d: tf.strings.length(d) > 0))
 
 
-def _jsonl(path, text_field):
-  def field(line):
-    value = json.loads(line.numpy().decode('utf-8')).get(text_field, '')
-    return np.bytes_(value.encode('utf-8') if isinstance(value, str) else b'')
+def _as_bytes(value, text: bool) -> bytes:
+  """A JSON value as bytes: the text must be a string; metadata may be a number too."""
+  if isinstance(value, str):
+    return value.encode('utf-8')
+  if not text and isinstance(value, (int, float)) and not isinstance(value, bool):
+    return str(value).encode('utf-8')
+  return b''
+
+
+def _jsonl(path, text_field, meta_fields=()):
+  keys = (text_field,) + tuple(meta_fields)
+  def fields(line):
+    obj = json.loads(line.numpy().decode('utf-8'))
+    return [np.bytes_(_as_bytes(obj.get(k, ''), i == 0)) for i, k in enumerate(keys)]
   def parse(line):
-    t = tf.py_function(field, [line], tf.string)
-    t.set_shape([])
-    return t
+    values = tf.py_function(fields, [line], [tf.string] * len(keys))
+    for v in values:
+      v.set_shape([])
+    return {'text': values[0], **{'meta_' + k: v for k, v in zip(meta_fields, values[1:])}}
   lines = _lines(path).filter(lambda l: tf.strings.length(tf.strings.strip(l)) > 0)
-  return _text(lines.map(parse))
+  return lines.map(parse)
 
 
-def _tfrecord(path, text_field):
-  spec = {text_field: tf.io.FixedLenFeature([], tf.string, default_value='')}
-  records = tf.data.TFRecordDataset(path, compression_type=_compression(path))
-  return _text(records.map(lambda r: tf.io.parse_single_example(r, spec)[text_field]))
+def _tfrecord(path, text_field, meta_fields=()):
+  spec = {k: tf.io.FixedLenFeature([], tf.string, default_value='')
+          for k in (text_field,) + tuple(meta_fields)}
+  def parse(record):
+    ex = tf.io.parse_single_example(record, spec)
+    return {'text': ex[text_field], **{'meta_' + k: ex[k] for k in meta_fields}}
+  return tf.data.TFRecordDataset(path, compression_type=_compression(path)).map(parse)
 
 
-def reader(fmt: str, text_field: str = 'text'):
-  """read_file_fn for seqio.FileDataSource: path tensor -> dataset of {'text'}."""
+def reader(fmt: str, text_field: str = 'text', meta_fields: tuple[str, ...] = ()):
+  """read_file_fn for seqio.FileDataSource: path tensor -> dataset of {'text'} (plus
+  'meta_<field>' for META_FIELDS: jsonl and tfrecord only)."""
+  if meta_fields and fmt not in FIELD_FORMATS:
+    raise ValueError(f'format {fmt} carries no metadata fields')
   if fmt == 'lines':
     return lambda path: _text(_lines(path))
   if fmt == 'blocks':
@@ -87,7 +107,7 @@ def reader(fmt: str, text_field: str = 'text'):
   if fmt == 'wikiextractor':
     return _wikiextractor
   if fmt == 'jsonl':
-    return lambda path: _jsonl(path, text_field)
+    return lambda path: _jsonl(path, text_field, meta_fields)
   if fmt == 'tfrecord':
-    return lambda path: _tfrecord(path, text_field)
+    return lambda path: _tfrecord(path, text_field, meta_fields)
   raise ValueError(f'unknown format {fmt!r}; one of {FORMATS}')

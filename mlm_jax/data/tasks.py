@@ -14,7 +14,7 @@ import hashlib
 import seqio
 import tensorflow as tf
 
-from mlm_jax.data import packing, readers
+from mlm_jax.data import filters, packing, readers
 from mlm_jax.tokens import SpecialTokens
 
 FEATURE = packing.FEATURE
@@ -30,6 +30,7 @@ class SourceSpec:
   tfds_data_dir: str = ''
   text_field: str = 'text'
   holdout_every: int = 100
+  filter: filters.FilterSpec = filters.FilterSpec()  # applied to the train split only
 
   @property
   def carves_validation(self) -> bool:
@@ -49,11 +50,13 @@ class DocumentFileSource(seqio.FileDataSource):
   def __init__(self, spec: SourceSpec):
     self._spec = spec
     files = {'train': list(spec.train), 'validation': list(spec.validation or spec.train)}
-    super().__init__(readers.reader(spec.kind, spec.text_field), files)
+    super().__init__(readers.reader(spec.kind, spec.text_field, spec.filter.meta_fields), files)
 
   def get_dataset(self, split='train', shuffle=True, seed=None, shard_info=None, **kwargs):
     ds = super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
-    return _holdout(ds, split, self._spec.holdout_every) if self._spec.carves_validation else ds
+    if self._spec.carves_validation:
+      ds = _holdout(ds, split, self._spec.holdout_every)
+    return filters.apply(ds, self._spec.filter) if split == 'train' else ds
 
 
 class DocumentTfdsSource(seqio.TfdsDataSource):
@@ -67,8 +70,13 @@ class DocumentTfdsSource(seqio.TfdsDataSource):
 
   def get_dataset(self, split='train', shuffle=True, seed=None, shard_info=None, **kwargs):
     ds = super().get_dataset(split, shuffle, seed, shard_info, **kwargs)
-    ds = ds.map(lambda ex: {'text': ex[self._spec.text_field]})
-    return _holdout(ds, split, self._spec.holdout_every) if self._carve else ds
+    fields = self._spec.filter.meta_fields
+    ds = ds.map(lambda ex: {'text': ex[self._spec.text_field],
+                            **{filters.meta_key(k): tf.strings.as_string(ex[k])
+                               if ex[k].dtype != tf.string else ex[k] for k in fields}})
+    if self._carve:
+      ds = _holdout(ds, split, self._spec.holdout_every)
+    return filters.apply(ds, self._spec.filter) if split == 'train' else ds
 
 
 def make_source(spec: SourceSpec, tfds_has_validation: bool = True) -> seqio.DataSource:
