@@ -151,6 +151,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   t.prune_start = 0.25  # the ramp starts at this fraction of train.steps
   t.prune_end = 0.75  # and reaches prune_sparsity here
   t.prune_every = 100  # steps between magnitude re-selections inside the ramp
+  # LT-SFT's sparse phase (mlm_jax/sparse_ft.py, tools/lt_sft.py): a mask file; only its
+  # entries change. Empty: every parameter trains.
+  t.update_mask = ''
   t.log_every_steps = 50  # steps between train metric records
   t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
   t.wandb_project = ''  # Weights & Biases project for the metrics too (pip install wandb)

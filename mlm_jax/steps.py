@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlm_jax import pruning
+from mlm_jax import pruning, sparse_ft
 from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
@@ -78,11 +78,12 @@ def loss_and_grads(loss_fn: LossFn, params, batch, rng, num_micro: int, objectiv
           objective_state)
 
 
-def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, *, loss_fn: LossFn,
-               tx: optax.GradientTransformation, schedule: optax.Schedule, num_micro: int = 1,
-               prune_cfg=None) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, update_mask=None,
+               *, loss_fn: LossFn, tx: optax.GradientTransformation, schedule: optax.Schedule,
+               num_micro: int = 1, prune_cfg=None) -> tuple[TrainState, dict]:
   """One optimizer step. Randomness is fold_in(rng, step): a resumed run draws the same masks.
-  PRUNE_CFG (the train config, when train.prune_sparsity > 0): gradual magnitude pruning."""
+  PRUNE_CFG (the train config, when train.prune_sparsity > 0): gradual magnitude pruning.
+  UPDATE_MASK (a bool tree like the parameters): only its entries change (LT-SFT)."""
   step_rng = jax.random.fold_in(rng, state.step)
   grads, metrics, loss, objective_state = loss_and_grads(loss_fn, state.params, batch, step_rng,
                                                          num_micro, state.objective_state, frozen)
@@ -90,6 +91,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, *, l
   params = optax.apply_updates(state.params, updates)
   if prune_cfg is not None:
     params = pruning.after_update(state.params, params, state.step + 1, prune_cfg)
+  if update_mask is not None:
+    params = sparse_ft.hold(state.params, params, update_mask)
   grad_norm = optax.tree.norm(grads)
   # A NaN/Inf loss or gradient skips the update: parameters and optimizer state stay finite.
   finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)

@@ -15,7 +15,7 @@ from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
 from mlm_jax import fs, init_from, lineage, preemption, pruning, validation
-from mlm_jax import teacher_weights
+from mlm_jax import sparse_ft, teacher_weights
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -179,6 +179,17 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), params_on_mesh, sh),)
     _log(f'frozen teacher ({frozen.model_cfg.name}, {frozen.model_cfg.num_layers} layers x '
          f'{frozen.model_cfg.hidden_size}) placed on the mesh')
+  # LT-SFT's sparse phase (mlm_jax/sparse_ft.py): only the mask's entries may change.
+  mask_args, mask_sh, mask_abstract = (), (), ()
+  if t_cfg.update_mask:
+    if frozen is not None:
+      raise config_lib.ConfigError('train.update_mask with a frozen teacher is not supported')
+    mask = sparse_ft.load_mask(t_cfg.update_mask, abstract.params)
+    mask_args, mask_sh = (jax.device_put(mask, shardings.params),), (shardings.params,)
+    mask_abstract = (jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, bool, sharding=s),
+                                  mask, shardings.params),)
+    mask_args, mask_sh, mask_abstract = ((None,) + mask_args, (sharding.replicated(mesh),)
+                                         + mask_sh, (None,) + mask_abstract)
   batch_sh = sharding.batch_sharding(mesh)
   batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
                                           sharding=batch_sh) for k in pipeline.batch_keys(source)}
@@ -190,10 +201,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh),
-                                                *frozen_sh),
+                                                *frozen_sh, *mask_sh),
                          out_shardings=(shardings, sharding.replicated(mesh)),
                          donate_argnums=0).lower(abstract, batch_shapes, train_rng,
-                                                 *frozen_abstract).compile()
+                                                 *frozen_abstract, *mask_abstract).compile()
     eval_step = jax.jit(functools.partial(steps_lib.eval_step, loss_fn=loss_fn),
                         in_shardings=(shardings.params, batch_sh, sharding.replicated(mesh),
                                       shardings.objective_state, *frozen_sh),
@@ -233,7 +244,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       host_batch_np = next(train_iter)
       nonpad += int((host_batch_np['segment_ids'] != 0).sum())
       batch = sharding.host_batch_to_global(host_batch_np, mesh, t_cfg.batch_size)
-      train_state, step_metrics = train_step(train_state, batch, train_rng, *frozen_args)
+      train_state, step_metrics = train_step(train_state, batch, train_rng, *frozen_args,
+                                             *mask_args)
       sums = step_metrics if sums is None else add(sums, step_metrics)
       step += 1
       interval_steps += 1

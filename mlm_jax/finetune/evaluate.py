@@ -13,9 +13,13 @@ def restore_workdir(workdir: str, step: int | None = None, dev_file: str = ''):
   return runner.restore_finetuned(workdir, step, dev_file)
 
 
-def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None) -> dict:
-  """The task's metrics on DEV_FILE (default: the run's dev data), plus the step scored."""
+def evaluate_workdir(workdir: str, dev_file: str = '', step: int | None = None,
+                     transform=None) -> dict:
+  """The task's metrics on DEV_FILE (default: the run's dev data), plus the step scored.
+  TRANSFORM(config, params) -> params edits the weights first (composed sparse fine-tunings)."""
   config, data, params, step = restore_workdir(workdir, step, dev_file)
+  if transform is not None:
+    params = transform(config, jax.tree.map(np.asarray, jax.device_get(params)))
   model, _ = runner.model_and_optimizer(config, data)
   mesh = sharding.make_mesh(config.mesh, jax.devices()[:1])
   _, eval_fn = runner.loss_fns(model, data.kind, data.regression,

@@ -17,6 +17,7 @@ import optax
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, fs, metrics, optim, preemption, sharding, state
+from mlm_jax import sparse_ft
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -339,13 +340,23 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
                                                       sharding=batch_sh) for k, v in arrays.items()}
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    train_step = None
+    train_step, step_extra = None, ()
     if t.steps:
       step_fn = functools.partial(steps_lib.train_step, loss_fn=loss_fn, tx=tx,
                                   schedule=optim.schedule(t), num_micro=t.micro_batches)
-      train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, repl),
+      mask_args, mask_sh, mask_abstract = (), (), ()
+      if t.update_mask:  # LT-SFT's sparse phase (mlm_jax/sparse_ft.py)
+        mask = sparse_ft.load_mask(t.update_mask, abstract.params)
+        mask_args = (None, jax.device_put(mask, shardings.params))
+        mask_sh = (repl, shardings.params)
+        mask_abstract = (None, jax.tree.map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, bool, sharding=s), mask,
+            shardings.params))
+      train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, repl, *mask_sh),
                            out_shardings=(shardings, repl), donate_argnums=0).lower(
-                               abstract, shapes(t.batch_size, data.train), train_rng).compile()
+                               abstract, shapes(t.batch_size, data.train), train_rng,
+                               *mask_abstract).compile()
+      step_extra = mask_args
     dev0 = next(iter(data.dev.values()))
     eval_step = jax.jit(eval_fn, in_shardings=(shardings.params, batch_sh),
                         out_shardings=repl).lower(
@@ -378,7 +389,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
       rows = _rows(step, n_train, t.batch_size, config.seed)
       host = _host(data.train, rows, shard, count)
       batch = sharding.host_batch_to_global(host, mesh, t.batch_size)
-      train_state, m = train_step(train_state, batch, train_rng)
+      train_state, m = train_step(train_state, batch, train_rng, *step_extra)
       sums = m if sums is None else add(sums, m)
       step, n_int = step + 1, n_int + 1
       sigterm = preempted.reached(step)
