@@ -6,9 +6,9 @@ shorten the dip within a fixed budget. Each is a preset over the document filter
 held-out set so the dip shows in the metrics (`general/mlm_accuracy` beside the domain's).
 
   python -m mlm_jax.main --config=configs/stability_gap.py:recipe=subset_epochs \
-      --workdir=/tmp/cpt --config.init_from.workdir=PRETRAINED \
-      --config.data.train_files='/data/domain/*.jsonl' --config.data.format=jsonl \
-      --config.eval.extra_sets='general=wikiextractor:/data/wiki/*/wiki_*'
+      --workdir=/tmp/cpt --config.init_from.workdir=PRE \
+      --config.data.train_files='/data/domain/*.txt' --config.data.format=blocks \
+      --config.eval.extra_sets='general=wikiextractor:/data/enwiki/*/wiki_*'
 
 recipe=full           one pass over the whole domain corpus: the baseline that shows the gap
 recipe=subset_epochs  strategy 1: a fixed 10% of the domain documents (data.filter.
