@@ -77,10 +77,16 @@ def get_base_config() -> ml_collections.ConfigDict:
   o.se_smoothing = 0.1  # self_evolution: target = (1 - a) one-hot + a x the model's own prediction
   o.ngram_lexicon = ''  # ernie_gram: .npz from tools/build_ngram_lexicon.py (T-test n-grams)
   o.mcl_courses = 'rtd,std,itd,gc,dc'  # mcl: comma-separated courses to train (one alone for course soups)
-  o.teacher_workdir = ''  # minilm: the frozen teacher, an mlm_jax workdir (latest checkpoint)
+  o.teacher_workdir = ''  # minilm/self_distill/salt: the frozen teacher, an mlm_jax workdir (latest checkpoint)
   o.teacher_hf_dir = ''  # minilm: or a local Hugging Face directory (BERT, RoBERTa, ELECTRA, ModernBERT)
   o.minilm_teacher_layer = -1  # minilm: the teacher layer whose self-attention is transferred (-1: last)
   o.minilm_student_layer = -1  # minilm: the student layer that learns it (-1: last)
+  o.kd_steps = 0  # salt: training batches with the small teacher's soft labels (stage 1)
+  o.kd_weight = 0.5  # salt: weight of the distillation term in stage 1 (1 - it: the true token)
+  o.kd_temperature = 1.0  # salt: softmax temperature of teacher and student in the KD term
+  o.kd_transition = 'step'  # salt: step (stage 2 at once) | linear (the weight decays over stage 1)
+  o.kd_select_fraction = 1.0  # salt: SALT_DS, share of each stage-1 batch's rows trained (1: all)
+  o.kd_select_topk = 10  # salt: SALT_DS, a masked token is learnable if in the teacher's top k
   o.self_distill_weight = 1.0  # self_distill: weight of the first-token hidden-state distance (authors: 1)
 
   c.data = d = ml_collections.ConfigDict()

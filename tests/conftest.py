@@ -203,6 +203,14 @@ def required_settings(objective_name: str, tmp_dir, vocab_size: int, hidden_size
           'model.num_layers': 3, 'model.vocab_size': vocab_size, 'model.max_positions': 128,
           'model.dropout_rate': 0.0, 'model.attention_dropout_rate': 0.0}), seed=0)
     return {'objective.teacher_workdir': path}
+  if objective_name == 'salt':  # a 1-layer, 32-wide masked LM: smaller than the student
+    path = os.path.join(str(tmp_dir), 'small_teacher')
+    if not os.path.isdir(path):
+      fake_run(path, tiny_config(**{
+          'model.hidden_size': 32, 'model.num_heads': 2, 'model.mlp_dim': 64,
+          'model.num_layers': 1, 'model.vocab_size': vocab_size, 'model.max_positions': 128}),
+               seed=0)
+    return {'objective.teacher_workdir': path, 'objective.kd_steps': 10}
   if objective_name == 'crts':
     import numpy as np  # pylint: disable=g-import-not-at-top
     from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top

@@ -26,7 +26,7 @@ CASES = {  # objective -> extra settings
     'mlm:spans': {'objective.masking': 'spans'}, 'clm': {}, 'prefix_lm': {}, 'meap': {},
     'gpt_bert': {}, 'ernie_gram': {}, 'mlm:mlm_decoder': {'model.mlm_decoder_layers': 2},
     'position_prediction': {'model.position_scheme': 'none'}, 'self_evolution': {},
-    'minilm': {}, 'self_distill': {},
+    'minilm': {}, 'self_distill': {}, 'salt': {},
 }
 
 

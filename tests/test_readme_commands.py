@@ -88,6 +88,20 @@ def wordpiece_vocab(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def small_wiki_teacher(wordpiece_vocab, tmp_path_factory):
+  """A configs/wiki.py:size=tiny run with the WordPiece vocabulary: SALT's small teacher."""
+  from configs import wiki  # pylint: disable=g-import-not-at-top
+  from mlm_jax.data import vocab as vocab_lib, workdir_vocab  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('wiki_tiny'))
+  cfg = ml_collections.ConfigDict(wiki.get_config('size=tiny').to_dict())
+  cfg.data.vocab_path = wordpiece_vocab
+  fake_run(workdir, cfg, seed=0)
+  workdir_vocab.save(vocab_lib.load(wordpiece_vocab), workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
 def ngram_lexicon_file(wordpiece_vocab, tmp_path_factory):
   """What configs/ernie_gram.py's step 1 (tools/build_ngram_lexicon.py) would build, small."""
   from mlm_jax import ngrams  # pylint: disable=g-import-not-at-top
@@ -124,7 +138,7 @@ def test_commands_were_found():
 def test_documented_command_runs_as_written(where, command, expected, tmp_path, capsys,
                                             shared_vocab, minilm_dir, wordpiece_vocab,
                                             pretrained_workdir, ngram_lexicon_file,
-                                            finetuned_workdir):
+                                            finetuned_workdir, small_wiki_teacher):
   del where
   wiki = os.path.join(SHARED_DATA, 'pretrain', 'enwiki_wikitasks', 'wiki_0*.gz')
   squad = os.path.join(SHARED_DATA, 'squad', 'dev-v1.1.json.gz')
@@ -145,7 +159,7 @@ def test_documented_command_runs_as_written(where, command, expected, tmp_path, 
       '--config.init_from.workdir=/tmp/ft_meas/wiki_mini':
           f'--config.init_from.workdir={pretrained_workdir}',
       '/path/to/bert': minilm_dir, '/data/glue': os.path.join(SHARED_DATA, 'glue'),
-      '/tmp/teacher_sst2': finetuned_workdir,
+      '/tmp/teacher_sst2': finetuned_workdir, '/tmp/wiki_tiny': small_wiki_teacher,
       '/data/domain/*.txt': os.path.join(SHARED_DATA, 'pretrain', 'tinyshakespeare',
                                          'input.txt.gz'),
       'GLUE_DIR': os.path.join(SHARED_DATA, 'glue'), '../shared/data': SHARED_DATA,

@@ -6,7 +6,7 @@ from mlm_jax import models
 from mlm_jax.config_lib import ConfigError, require
 from mlm_jax.objectives import (causal, cluster_substitution, electra, ernie_gram, hybrid,
                                 masking, mcl, minilm, mlm, position_prediction, self_distillation,
-                                self_evolution, substitution)
+                                self_evolution, small_model_kd, substitution)
 from mlm_jax.objectives.objective import LossOutput, Objective  # noqa: F401  (the contract)
 
 OBJECTIVES: dict[str, Objective] = {
@@ -26,6 +26,7 @@ OBJECTIVES: dict[str, Objective] = {
     'self_evolution': self_evolution.OBJECTIVE,
     'minilm': minilm.OBJECTIVE,
     'self_distill': self_distillation.OBJECTIVE,
+    'salt': small_model_kd.OBJECTIVE,
 }
 
 
