@@ -170,7 +170,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   e.steps = 0  # eval batches per evaluation; 0 runs the whole validation split
   e.batch_size = 32  # global eval batch (rows)
   # Denser evaluation early on (the stability gap's dip shows in the first steps of continued
-  # pre-training): every early_every_steps up to early_until_step, then every_steps.
+  # pre-training): at step 0, every early_every_steps up to early_until_step, then every_steps.
   e.early_every_steps = 0  # 0: no early phase
   e.early_until_step = 0  # last step of the early phase
   # More held-out sets, each reported under its name ('general/mlm_accuracy'):

@@ -239,6 +239,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
   loop_start, loop_start_step = time.time(), step
   eval_values = {}
+  if step == 0 and config.eval.early_every_steps:  # the starting point the early evals dip from
+    eval_values = run_eval(0)
   with preemption.guard() as preempted:
     while step < t_cfg.steps:
       host_batch_np = next(train_iter)

@@ -73,7 +73,7 @@ def test_subset_recipe_continues_with_the_general_set_evaluated_early(general_ru
   losses = [r['loss'] for r in read_records(workdir, 'train')]
   assert losses[-1] < losses[0]
   evals = read_records(workdir, 'eval')
-  assert [r['step'] for r in evals] == [2, 4, 10, 20]
+  assert [r['step'] for r in evals] == [0, 2, 4, 10, 20]  # 0: the starting point
   assert all('general/mlm_accuracy' in r and 'mlm_accuracy' in r for r in evals)
   # The general set is a different corpus from the domain's held-out documents.
   assert evals[0]['general/loss'] != evals[0]['loss']
