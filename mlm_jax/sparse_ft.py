@@ -20,7 +20,6 @@ authors' optional L1 pull toward theta_0 (used for language SFTs) is not impleme
 import io
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mlm_jax import checkpointing, fs
@@ -97,12 +96,6 @@ def load_mask(path: str, params, key: str = 'train.update_mask') -> dict:
   leaves = [stored[p].astype(bool) for p, _ in flat]
   return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(
       params, is_leaf=lambda x: hasattr(x, 'shape') and not isinstance(x, dict)), leaves)
-
-
-def hold(old_params, new_params, mask):
-  """NEW_PARAMS where MASK is set, OLD_PARAMS elsewhere (inside the jitted step)."""
-  return jax.tree.map(lambda o, n, m: jnp.where(m, n, o).astype(n.dtype), old_params,
-                      new_params, mask)
 
 
 def difference(theta0, theta2, eps: float = 1e-7) -> dict:

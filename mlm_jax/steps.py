@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mlm_jax import pruning, sparse_ft
+from mlm_jax import pruning
 from mlm_jax.objectives.objective import LossOutput
 from mlm_jax.state import TrainState
 
@@ -91,8 +91,9 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, frozen=None, upda
   params = optax.apply_updates(state.params, updates)
   if prune_cfg is not None:
     params = pruning.after_update(state.params, params, state.step + 1, prune_cfg)
-  if update_mask is not None:
-    params = sparse_ft.hold(state.params, params, update_mask)
+  if update_mask is not None:  # entries outside the mask keep their values, decay included
+    params = jax.tree.map(lambda o, n, m: jnp.where(m, n, o).astype(n.dtype), state.params,
+                          params, update_mask)
   grad_norm = optax.tree.norm(grads)
   # A NaN/Inf loss or gradient skips the update: parameters and optimizer state stay finite.
   finite = jnp.isfinite(grad_norm) & jnp.isfinite(loss)
