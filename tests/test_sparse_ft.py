@@ -135,3 +135,7 @@ def test_task_sft_composes_with_the_language_sft(source, language_sft, tmp_path)
   changed = sum(int((np.asarray(a) != np.asarray(b)).sum()) for a, b in zip(
       jax.tree.leaves(seen['before']['backbone']), jax.tree.leaves(seen['after']['backbone'])))
   assert 0 < changed <= language_sft[1]['stored']
+  from tools import lt_sft_compose  # pylint: disable=g-import-not-at-top
+  assert lt_sft_compose.score(task_dir, [lang_dir])['accuracy'] == scores['accuracy']
+  with pytest.raises(ConfigError, match='holds no sft.npz'):
+    lt_sft_compose.score(task_dir, [str(tmp_path)])
