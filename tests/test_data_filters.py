@@ -158,6 +158,7 @@ def test_metadata_filters_refuse_formats_without_fields(shared_vocab):
     validation.validate(config, 8)
 
 
+@pytest.mark.slow  # a training run
 def test_filtered_run_trains_with_falling_loss(shared_vocab, tmp_path):
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
   config = corpus_config(shared_vocab, **{
@@ -169,6 +170,7 @@ def test_filtered_run_trains_with_falling_loss(shared_vocab, tmp_path):
   assert losses[-1] < losses[0]
 
 
+@pytest.mark.slow  # a training run
 def test_tools_train_a_classifier_and_count_its_filter(tmp_path, shared_vocab):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top

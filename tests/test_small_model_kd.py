@@ -107,6 +107,7 @@ def test_loss_mixes_true_token_and_teacher_in_stage1_only(tmp_path, shared_vocab
   assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g))
 
 
+@pytest.mark.slow  # a training run
 @pytest.mark.parametrize('select', [1.0, 0.5])
 def test_larger_student_trains_with_falling_loss_and_switches_stage(tmp_path, shared_vocab,
                                                                     select):

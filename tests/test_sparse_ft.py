@@ -83,6 +83,7 @@ def language_sft(source, shared_vocab, tmp_path_factory):
   return workdir, out
 
 
+@pytest.mark.slow  # a training run
 def test_language_sft_trains_only_its_ticket(language_sft):
   workdir, out = language_sft
   for phase in ('full', 'sparse'):

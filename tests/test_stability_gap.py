@@ -66,6 +66,7 @@ def test_unknown_recipe_and_bad_extra_set_fail_in_one_line(tmp_path):
       validation.validate(c, 8)
 
 
+@pytest.mark.slow  # a training run
 def test_subset_recipe_continues_with_the_general_set_evaluated_early(general_run, shared_vocab,
                                                                       tmp_path):
   workdir = str(tmp_path / 'cpt')
