@@ -107,10 +107,11 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(saved)
 
 
-def _flat(d: dict, prefix: str = '') -> dict:
+def flat_keys(d: dict, prefix: str = '') -> dict:
+  """{'section.key': value} of a nested config dict."""
   out = {}
   for k, v in d.items():
-    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
+    out.update(flat_keys(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
   return out
 
 
@@ -119,6 +120,6 @@ def differences(config: ml_collections.ConfigDict) -> list[str]:
   the whole config is in WORKDIR/config.json and TensorBoard's text tab)."""
   if not os.path.isfile(BASE_CONFIG):
     return []
-  base = _flat(load_config_file(BASE_CONFIG).to_dict())
-  return [f'{k}={v}' for k, v in sorted(_flat(config.to_dict()).items())
+  base = flat_keys(load_config_file(BASE_CONFIG).to_dict())
+  return [f'{k}={v}' for k, v in sorted(flat_keys(config.to_dict()).items())
           if k not in base or base[k] != v]

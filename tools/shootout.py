@@ -189,21 +189,11 @@ def equal_compute_steps(budget_steps: int, per_token: dict[str, float],
   return {k: max(1, round(budget_steps * ref / v)) for k, v in per_token.items()}
 
 
-def _flat(d: dict, prefix: str = '') -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flat(v, f'{prefix}{k}.'))
-    else:
-      out[prefix + k] = v
-  return out
-
-
 def config_mismatch(recorded: dict, wanted: dict, ignore=()) -> str:
   """'' when RECORDED (a workdir's config.json) trains what WANTED trains, else the first key
   that differs. Cadence keys (and IGNORE) are ignored, and so are keys the recorded run predates
   (absent or None there: they were added later, with defaults that keep the old behaviour)."""
-  rec, want = _flat(recorded), _flat(wanted)
+  rec, want = config_lib.flat_keys(recorded), config_lib.flat_keys(wanted)
   for key in sorted(want):
     if key in CADENCE_KEYS or key in ignore or rec.get(key) is None:
       continue
