@@ -98,6 +98,16 @@ def load_mask(path: str, params, key: str = 'train.update_mask') -> dict:
       params, is_leaf=lambda x: hasattr(x, 'shape') and not isinstance(x, dict)), leaves)
 
 
+def step_args(path: str, abstract_params, params_shardings, replicated):
+  """(args, in_shardings, abstract args) for train_step's (frozen, update_mask) positions, in
+  both loops: the mask file placed like the parameters, no frozen model beside it."""
+  mask = load_mask(path, abstract_params)
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, bool, sharding=s), mask,
+                          params_shardings)
+  return ((None, jax.device_put(mask, params_shardings)), (replicated, params_shardings),
+          (None, abstract))
+
+
 def difference(theta0, theta2, eps: float = 1e-7) -> dict:
   """The SFT: {'diff': {path: (flat indices, values)}, 'abs': {path: dense head array}}."""
   before = dict(checkpointing.flat_paths(theta0))

@@ -184,12 +184,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   if t_cfg.update_mask:
     if frozen is not None:
       raise config_lib.ConfigError('train.update_mask with a frozen teacher is not supported')
-    mask = sparse_ft.load_mask(t_cfg.update_mask, abstract.params)
-    mask_args, mask_sh = (jax.device_put(mask, shardings.params),), (shardings.params,)
-    mask_abstract = (jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, bool, sharding=s),
-                                  mask, shardings.params),)
-    mask_args, mask_sh, mask_abstract = ((None,) + mask_args, (sharding.replicated(mesh),)
-                                         + mask_sh, (None,) + mask_abstract)
+    mask_args, mask_sh, mask_abstract = sparse_ft.step_args(
+        t_cfg.update_mask, abstract.params, shardings.params, sharding.replicated(mesh))
   batch_sh = sharding.batch_sharding(mesh)
   batch_shapes = {k: jax.ShapeDtypeStruct((t_cfg.batch_size, config.data.seq_len), np.int32,
                                           sharding=batch_sh) for k in pipeline.batch_keys(source)}

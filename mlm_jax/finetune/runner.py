@@ -346,12 +346,8 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
                                   schedule=optim.schedule(t), num_micro=t.micro_batches)
       mask_args, mask_sh, mask_abstract = (), (), ()
       if t.update_mask:  # LT-SFT's sparse phase (mlm_jax/sparse_ft.py)
-        mask = sparse_ft.load_mask(t.update_mask, abstract.params)
-        mask_args = (None, jax.device_put(mask, shardings.params))
-        mask_sh = (repl, shardings.params)
-        mask_abstract = (None, jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, bool, sharding=s), mask,
-            shardings.params))
+        mask_args, mask_sh, mask_abstract = sparse_ft.step_args(
+            t.update_mask, abstract.params, shardings.params, repl)
       train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, repl, *mask_sh),
                            out_shardings=(shardings, repl), donate_argnums=0).lower(
                                abstract, shapes(t.batch_size, data.train), train_rng,
