@@ -226,3 +226,15 @@ def required_settings(objective_name: str, tmp_dir, vocab_size: int, hidden_size
   path = os.path.join(str(tmp_dir), 'lexicon.npz')
   ngrams.save(ngram_lexicon._assemble(rows, 3, vocab_size, 'test'), path)  # pylint: disable=protected-access
   return {'objective.ngram_lexicon': path, 'model.ngram_vocab_size': 2}
+
+
+def packed_batch(L: int = 32) -> dict:
+  """Two hand-built rows of length L: one packing two documents (20 and 10 tokens) and a pad
+  tail, one a single document; [CLS] (id 2) first, ids 5..404 elsewhere."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  seg = np.array([[1] * 20 + [2] * 10 + [0] * (L - 30), [1] * L])
+  pos = np.stack([np.r_[np.arange(20), np.arange(10), [0] * (L - 30)], np.arange(L)])
+  ids = (np.arange(2 * L).reshape(2, L) * 11 % 400 + 5) * (seg != 0)
+  ids[:, 0] = 2
+  return {'input_ids': jnp.asarray(ids), 'segment_ids': jnp.asarray(seg),
+          'positions': jnp.asarray(pos)}

@@ -12,7 +12,7 @@ from mlm_jax import models, objectives, state, teacher_weights, train
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import mlm, self_distillation
 from mlm_jax.tokens import SpecialTokens
-from tests.conftest import corpus_config, fake_run, read_records
+from tests.conftest import corpus_config, fake_run, packed_batch, read_records
 
 TOKENS = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4), vocab_size=512)
 
@@ -36,15 +36,6 @@ def _runs(tmp_path, shared_vocab):
   return base, initial, teacher
 
 
-def _batch(L=32):
-  seg = np.array([[1] * 20 + [2] * 10 + [0] * 2, [1] * L])
-  pos = np.stack([np.r_[np.arange(20), np.arange(10), [0, 0]], np.arange(L)])
-  ids = (np.arange(2 * L).reshape(2, L) * 11 % 400 + 5) * (seg != 0)
-  ids[:, 0] = 2
-  return {'input_ids': jnp.asarray(ids), 'segment_ids': jnp.asarray(seg),
-          'positions': jnp.asarray(pos)}
-
-
 def test_loss_is_mlm_plus_weighted_distance_and_the_teacher_gets_no_gradient(tmp_path,
                                                                            shared_vocab):
   _, _, teacher_dir = _runs(tmp_path, shared_vocab)
@@ -56,8 +47,8 @@ def test_loss_is_mlm_plus_weighted_distance_and_the_teacher_gets_no_gradient(tmp
   params = nn.meta.unbox(state.init_variables(model, c.data.seq_len, jax.random.key(5)))
   frozen = teacher_weights.load(c.objective).params
   rng = jax.random.key(0)
-  out = loss_fn(params, _batch(), rng, train=False, frozen=frozen)
-  mlm_out = mlm.make_loss(model, c.objective, TOKENS)(params, _batch(), jax.random.split(rng)[0],
+  out = loss_fn(params, packed_batch(), rng, train=False, frozen=frozen)
+  mlm_out = mlm.make_loss(model, c.objective, TOKENS)(params, packed_batch(), jax.random.split(rng)[0],
                                                       train=False)
   total, docs = out.metrics['distill_sq_distance']
   assert float(docs) == 3.0 and float(total) > 0
@@ -65,9 +56,9 @@ def test_loss_is_mlm_plus_weighted_distance_and_the_teacher_gets_no_gradient(tmp
                              rtol=1e-5)
   # distance to itself: the student's own encoder as the teacher
   own = {'embeddings': params['embeddings'], 'encoder': params['encoder']}
-  same = loss_fn(params, _batch(), rng, train=False, frozen=own)
+  same = loss_fn(params, packed_batch(), rng, train=False, frozen=own)
   assert float(same.metrics['distill_sq_distance'][0]) < 1e-8
-  grads = jax.grad(lambda f: loss_fn(params, _batch(), rng, train=False, frozen=f).loss)(frozen)
+  grads = jax.grad(lambda f: loss_fn(params, packed_batch(), rng, train=False, frozen=f).loss)(frozen)
   assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) == 0.0
 
 

@@ -12,7 +12,7 @@ from mlm_jax import models, objectives, state, teacher_weights, train, validatio
 from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import small_model_kd as salt
 from mlm_jax.tokens import SpecialTokens
-from tests.conftest import corpus_config, fake_run, read_records, set_keys, tiny_config
+from tests.conftest import corpus_config, fake_run, packed_batch, read_records, set_keys, tiny_config
 
 TOKENS = SpecialTokens(pad=0, mask=4, cls=2, sep=3, special=(0, 1, 2, 3, 4), vocab_size=512)
 
@@ -74,15 +74,6 @@ def _teacher(tmp_path, shared_vocab):
   return path
 
 
-def _batch(L=32):
-  seg = np.array([[1] * 20 + [2] * 10 + [0] * 2, [1] * L])
-  pos = np.stack([np.r_[np.arange(20), np.arange(10), [0, 0]], np.arange(L)])
-  ids = (np.arange(2 * L).reshape(2, L) * 11 % 400 + 5) * (seg != 0)
-  ids[:, 0] = 2
-  return {'input_ids': jnp.asarray(ids), 'segment_ids': jnp.asarray(seg),
-          'positions': jnp.asarray(pos)}
-
-
 def test_loss_mixes_true_token_and_teacher_in_stage1_only(tmp_path, shared_vocab):
   c = corpus_config(shared_vocab, **{'objective.name': 'salt', 'objective.kd_steps': 3,
                                      'objective.teacher_workdir': _teacher(tmp_path, shared_vocab),
@@ -92,9 +83,9 @@ def test_loss_mixes_true_token_and_teacher_in_stage1_only(tmp_path, shared_vocab
   params = nn.meta.unbox(state.init_variables(model, c.data.seq_len, jax.random.key(5)))
   frozen = teacher_weights.load_mlm(c.objective).params
   rng = jax.random.key(0)
-  early = loss_fn(params, _batch(), rng, train=True, objective_state={'batches': jnp.int32(1)},
+  early = loss_fn(params, packed_batch(), rng, train=True, objective_state={'batches': jnp.int32(1)},
                   frozen=frozen)
-  late = loss_fn(params, _batch(), rng, train=True, objective_state={'batches': jnp.int32(3)},
+  late = loss_fn(params, packed_batch(), rng, train=True, objective_state={'batches': jnp.int32(3)},
                  frozen=frozen)
   ce = float(late.loss)  # stage 2: the masked-LM cross-entropy alone (same masks: same rng)
   kd_sum, _ = early.metrics['kd_loss']
@@ -102,7 +93,7 @@ def test_loss_mixes_true_token_and_teacher_in_stage1_only(tmp_path, shared_vocab
   np.testing.assert_allclose(float(early.loss), 0.75 * ce + 0.25 * float(kd_sum), rtol=1e-5)
   assert int(early.new_state['batches']) == 2
   # The teacher gets no gradient: it is an argument, not a parameter.
-  g = jax.grad(lambda f: loss_fn(params, _batch(), rng, train=True,
+  g = jax.grad(lambda f: loss_fn(params, packed_batch(), rng, train=True,
                                  objective_state={'batches': jnp.int32(1)}, frozen=f).loss)(frozen)
   assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g))
 
