@@ -15,6 +15,16 @@ import threading
 import jax
 
 
+class Preempted(SystemExit):
+  """Raised once a run stopped for SIGTERM has written its checkpoint. The process leaves with
+  code 0 (what launchers expect of a preempted run), and a caller that chains runs (a sweep, the
+  shoot-out, LT-SFT's two phases) stops there instead of going on from a half-trained model."""
+
+  def __init__(self, step: int):
+    super().__init__(0)
+    self.step = step
+
+
 class Preemption:
   """`reached(step)`: stop after this step. Call it once per step on every process, in order."""
 

@@ -234,7 +234,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   step = int(jax.device_get(train_state.step))
   sums, interval_start, interval_steps, nonpad = None, time.time(), 0, 0
   loop_start, loop_start_step = time.time(), step
-  eval_values = {}
+  eval_values, sigterm = {}, False
   if step == 0 and config.eval.early_every_steps:  # the starting point the early evals dip from
     eval_values = run_eval(0)
   with preemption.guard() as preempted:
@@ -289,6 +289,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   else:
     _log(f'stopped: step {step} of {t_cfg.steps} (run the same command to resume), '
          f'workdir {fs.absolute(workdir)}')
+  if sigterm:
+    raise preemption.Preempted(step)
   return eval_values
 
 

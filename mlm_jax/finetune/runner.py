@@ -379,7 +379,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   # Phase: loop.
   shard, count = sharding.data_shard(mesh, t.batch_size)
   step = int(jax.device_get(train_state.step))
-  sums, t_int, n_int = None, time.time(), 0
+  sums, t_int, n_int, sigterm = None, time.time(), 0, False
   with preemption.guard() as preempted:  # SIGTERM: checkpoint this step and leave
     while step < t.steps:
       rows = _rows(step, n_train, t.batch_size, config.seed)
@@ -417,6 +417,9 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
           indent=2))
   ckpt.close()
   writer.close()
+  if sigterm:
+    _log(f'SIGTERM: checkpoint of step {step} written; exiting')
+    raise preemption.Preempted(step)
   return result
 
 
