@@ -56,6 +56,7 @@ def teacher_run(tmp_path, shared_vocab):
   return pre, teacher
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_a_student_distils_the_teachers_soft_labels(teacher_run, tmp_path):
   pre, teacher = teacher_run
   result = glue_smoke_finetune(pre, str(tmp_path / 'student'),

@@ -86,6 +86,7 @@ def test_the_dense_twin_with_formed_kernels_gives_the_same_outputs(tmp_path):
   np.testing.assert_allclose(np.asarray(sl_logits), np.asarray(dense_logits), atol=1e-4)
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_twenty_steps_on_eight_devices_then_a_glue_fine_tune(tmp_path, shared_vocab):
   c = corpus_config(shared_vocab, **{'model.sltrain_rank': 8, 'train.steps': 20,
                                      'train.log_every_steps': 5, 'mesh.data': 8})

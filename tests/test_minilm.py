@@ -156,6 +156,7 @@ def test_the_teachers_attention_is_what_transformers_computes(minilm_dir):
   np.testing.assert_allclose(np.where(rows, ours, 0), np.where(rows, theirs, 0), atol=1e-5)
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_twenty_steps_from_an_mlm_jax_teacher_on_eight_devices(tmp_path, shared_vocab):
   t_dir, _ = _teacher_workdir(tmp_path, shared_vocab)
   c = _student_config(shared_vocab, t_dir, **{'train.steps': 20, 'train.log_every_steps': 5,

@@ -60,6 +60,7 @@ def _source_and_new_vocab(tmp_path, shared_vocab):
   return source, new_vocab
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_the_new_workdir_trains_twenty_steps_on_eight_devices(tmp_path, shared_vocab):
   source, new_vocab = _source_and_new_vocab(tmp_path, shared_vocab)
   out = str(tmp_path / 'ofa')

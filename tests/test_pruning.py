@@ -107,6 +107,7 @@ def test_bad_prune_settings_are_one_line_errors():
     assert '\n' not in str(e.value)
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_twenty_sparse_steps_on_eight_devices(tmp_path, shared_vocab):
   c = corpus_config(shared_vocab, **{
       'train.steps': 20, 'train.prune_sparsity': 0.5, 'train.prune_start': 0.25,

@@ -62,6 +62,7 @@ def test_loss_is_mlm_plus_weighted_distance_and_the_teacher_gets_no_gradient(tmp
   assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) == 0.0
 
 
+@pytest.mark.slow  # a whole run: the full suite has it, the fast lane its units
 def test_the_recipe_trains_twenty_steps_from_the_initial_model(tmp_path, shared_vocab):
   _, initial, teacher_dir = _runs(tmp_path, shared_vocab)
   c = corpus_config(shared_vocab, **{
