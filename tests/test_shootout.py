@@ -173,3 +173,20 @@ def test_the_command_trains_finetunes_reports_and_reuses(tmp_path, capsys):
   (root / 'finetune_spec.json').write_text(json.dumps(spec))
   with pytest.raises(ConfigError, match='another fine-tuning protocol'):
     shootout.run(opt)
+
+
+def test_without_the_reference_only_the_named_runs_train(tmp_path, monkeypatch):
+  calls = []
+  monkeypatch.setattr(shootout, 'train_or_reuse', lambda label, c, wd: calls.append(('pre', label)))
+  monkeypatch.setattr(shootout, 'finetune_run', lambda opt, label: calls.append(('ft', label)))
+  monkeypatch.setattr(shootout, 'write_report', lambda *a: '')
+  shootout.run(_opt(tmp_path, objectives=('mlm_pruned50',),
+                    train_reference=False))
+  assert calls == [('pre', 'mlm_pruned50'), ('ft', 'mlm_pruned50')]
+  calls.clear()
+  shootout.run(_opt(tmp_path, objectives=('mlm_pruned50',)))  # the default
+  assert calls == [('pre', 'mlm'), ('ft', 'mlm'), ('ft', 'random'), ('pre', 'mlm_pruned50'),
+                   ('ft', 'mlm_pruned50')]
+  # C-RTS clusters the reference's trained embeddings: without that run, one line says so
+  with pytest.raises(ConfigError, match='holds no finished run: train mlm first'):
+    shootout.run(_opt(tmp_path, objectives=('crts',), train_reference=False))

@@ -72,6 +72,7 @@ class Options:
   probe_steps: int = 0
   tiny: bool = False
   report_only: bool = False
+  train_reference: bool = True
 
 
 def define_flags() -> None:
@@ -94,6 +95,10 @@ def define_flags() -> None:
   flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes, built-in corpus, 2-step fine-tunes: '
                     'a smoke test.')
   flags.DEFINE_bool('report_only', False, 'Only rebuild the report from what is cached.')
+  flags.DEFINE_bool('train_reference', True, f'Train (or reuse) the {FIRST} run and the '
+                    'random-init fine-tunes first. false: only the --objectives runs (a row '
+                    'added in another sitting or on another machine; the report compares it '
+                    f'with whatever {FIRST} and random results the workdir holds).')
 
 
 def options_from_flags() -> Options:
@@ -104,7 +109,7 @@ def options_from_flags() -> Options:
     raise ConfigError(f'--learning_rates={",".join(f.learning_rates)}: numbers') from None
   return Options(f.workdir, f.train_files, f.vocab_path, f.glue_dir, f.ngram_lexicon,
                  tuple(o.strip() for o in f.objectives), f.budget_steps, rates, f.seeds,
-                 tuple(f.tasks), f.probe_steps, f.tiny, f.report_only)
+                 tuple(f.tasks), f.probe_steps, f.tiny, f.report_only, f.train_reference)
 
 
 def check(opt: Options) -> list[str]:
@@ -136,6 +141,13 @@ def check(opt: Options) -> list[str]:
     raise ConfigError(f'--objectives has {",".join(lexicon)}: give --ngram_lexicon '
                       '(tools/build_ngram_lexicon.py)')
   return labels
+
+
+def to_train(opt: Options, labels) -> list[str]:
+  """LABELS in order, without the reference run unless it trains first or was asked for."""
+  if opt.train_reference or FIRST in opt.objectives:
+    return list(labels)
+  return [o for o in labels if o != FIRST]
 
 
 def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
@@ -272,9 +284,13 @@ def build_cluster_map(opt: Options, label: str) -> str:
   from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top
   from tools import embedding_clusters  # pylint: disable=g-import-not-at-top
   path = os.path.join(opt.workdir, 'crts_clusters.txt')
+  source = os.path.join(opt.workdir, lineup.CLUSTER_MAP_FROM)
+  if not os.path.isfile(path) and not os.path.isfile(os.path.join(source, 'shootout_run.json')):
+    raise ConfigError(f'{label} clusters the trained embeddings of {source}, which holds no '
+                      f'finished run: train {lineup.CLUSTER_MAP_FROM} first')
   if not os.path.isfile(path):
     clusters = RUNS[label][1].get('objective.crts_clusters', 256)
-    table = embedding_clusters.workdir_table(os.path.join(opt.workdir, lineup.CLUSTER_MAP_FROM))
+    table = embedding_clusters.workdir_table(source)
     cluster_map.save(embedding_clusters.kmeans(table, min(clusters, len(table) // 2), 0), path)
   return path
 
@@ -460,7 +476,7 @@ def run(opt: Options) -> str:
   if not opt.report_only:
     t0 = time.time()
     check_finetune_spec(opt)
-    for o in labels:  # each run, then its fine-tunes: results arrive run by run
+    for o in to_train(opt, labels):  # each run, then its fine-tunes: run by run
       cluster_map = build_cluster_map(opt, o) if uses_cluster_map(o) else ''
       config = run_config(o, opt, steps[o], vocab_path, cluster_map)
       train_or_reuse(o, config, os.path.join(opt.workdir, o))
