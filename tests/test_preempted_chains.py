@@ -46,7 +46,7 @@ def test_the_shootout_records_nothing_for_a_preempted_run_then_resumes(shared_vo
                                                                        monkeypatch):
   workdir = str(tmp_path / 'mlm')
   config = _config(shared_vocab)
-  record = os.path.join(workdir, 'shootout_run.json')
+  record = os.path.join(workdir, shootout.RUN_RECORD)
   with monkeypatch.context() as m:
     _sigterm_at(m, 3)
     with pytest.raises(preemption.Preempted):

@@ -55,6 +55,7 @@ CADENCE_KEYS = ('train.log_every_steps', 'train.peak_flops', 'eval.every_steps',
 # (its own steps and FLOPs are what the table shows), so an earlier study's runs count.
 STEP_KEYS = ('train.steps', 'train.warmup_steps')
 STEP_TOLERANCE = 0.02
+RUN_RECORD = 'shootout_run.json'  # written in a run's workdir once it has finished
 
 
 @dataclasses.dataclass
@@ -250,7 +251,7 @@ def train_or_reuse(label: str, config, workdir: str) -> dict:
   A workdir holding a different run is refused, not overwritten."""
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
   want = json.loads(config.to_json())
-  record_path = os.path.join(workdir, 'shootout_run.json')
+  record_path = os.path.join(workdir, RUN_RECORD)
   done = _read_json(record_path)
   if done and (not config_mismatch(done['config'], want) or near_enough(done['config'], want)):
     print(f'== {label}: reusing the finished run in {workdir}', flush=True)
@@ -284,14 +285,15 @@ def build_cluster_map(opt: Options, label: str) -> str:
   from mlm_jax import cluster_map  # pylint: disable=g-import-not-at-top
   from tools import embedding_clusters  # pylint: disable=g-import-not-at-top
   path = os.path.join(opt.workdir, 'crts_clusters.txt')
+  if os.path.isfile(path):
+    return path
   source = os.path.join(opt.workdir, lineup.CLUSTER_MAP_FROM)
-  if not os.path.isfile(path) and not os.path.isfile(os.path.join(source, 'shootout_run.json')):
+  if not os.path.isfile(os.path.join(source, RUN_RECORD)):
     raise ConfigError(f'{label} clusters the trained embeddings of {source}, which holds no '
                       f'finished run: train {lineup.CLUSTER_MAP_FROM} first')
-  if not os.path.isfile(path):
-    clusters = RUNS[label][1].get('objective.crts_clusters', 256)
-    table = embedding_clusters.workdir_table(source)
-    cluster_map.save(embedding_clusters.kmeans(table, min(clusters, len(table) // 2), 0), path)
+  clusters = RUNS[label][1].get('objective.crts_clusters', 256)
+  table = embedding_clusters.workdir_table(source)
+  cluster_map.save(embedding_clusters.kmeans(table, min(clusters, len(table) // 2), 0), path)
   return path
 
 
@@ -412,7 +414,7 @@ def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_s
       rows.append(dict(label=label, name='random init (BERT encoder)', steps=0, flops=0.0,
                        train_s=0.0, results=results[label], probe=probe, native='-'))
       continue
-    run = _read_json(os.path.join(wd, 'shootout_run.json'))
+    run = _read_json(os.path.join(wd, RUN_RECORD))
     config = config_lib.load_config_file(RUNS[label][0], REPO)
     downstream = models.family(config.model).downstream
     native = '-'
