@@ -69,3 +69,16 @@ def test_packed_synthetic_rows_hold_k_whole_documents():
       assert ids[where[0]] == 2 and ids[where[-1]] == 3
   one = synthetic_batch(np.random.default_rng(3), 2, 64, 100)
   assert (one['segment_ids'] == 1).all() and (one['positions'][0] == np.arange(64)).all()
+
+
+def test_importing_the_benchmark_reserves_no_accelerator_memory():
+  """--torch sets XLA_PYTHON_CLIENT_PREALLOCATE in main(); that only works if no import has
+  started a JAX backend (on a GPU the first start reserves 75% of its memory, and the twin then
+  ran out of memory on an H100)."""
+  probe = ('import tools.benchmark\n'
+           'from jax._src import xla_bridge\n'
+           'print(xla_bridge.backends_are_initialized())')
+  out = subprocess.run([sys.executable, '-c', probe], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip().splitlines()[-1] == 'False'
