@@ -26,3 +26,4 @@ def test_gpu_check_script_prints_json_lines_for_each_check():
   assert [r['config'] for r in bench] == ['bert', 'modernbert']  # cuDNN's row: GPUs only
   assert all(r['seq_len'] == 512 and r['batch_size'] == 2 for r in bench)
   assert all(r['torch_mfu'] > 0 and r['speedup_vs_torch'] > 0 for r in bench)
+  assert bench[0]['profile']['device_s_per_step'] > 0 and bench[0]['profile']['top']

@@ -11,6 +11,9 @@ data.tf_threads, and reports its tokens/s and the ratio to the training step's c
 --docs_per_row=K packs K documents into each synthetic row (segment ids, restarting positions):
 the unpadding check compares its tokens/s with K=1 (a batch with no padding).
 
+--profile=DIR also traces --steps more steps and reports where the device time goes (by kind of
+kernel, the costliest kernels, and the busy fraction of the step's wall time).
+
 --torch also times the family's transformers twin (BertForMaskedLM, ModernBertForMaskedLM with
 its default dense head; PyTorch eager, its default attention, torch.optim.AdamW, same
 dimensions and batch, the same fraction of labelled positions) in a subprocess of its own, and
@@ -37,7 +40,7 @@ from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, st
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
-from tools import torch_twin  # noqa: E402  (its peak_rss_mib; torch is imported only by its main)
+from tools import torch_twin, trace_summary  # noqa: E402  (its peak_rss_mib; torch is imported only by its main)
 from tools.synthetic_rows import synthetic_batch  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')
@@ -52,6 +55,9 @@ _DATA_SECONDS = flags.DEFINE_float('data_seconds', 20.0, 'Seconds of input pipel
 _DOCS = flags.DEFINE_integer(
     'docs_per_row', 1, 'Documents packed into each synthetic row (fill packing of a corpus whose '
     'documents average seq_len/K tokens); 1: one document per row.')
+_PROFILE = flags.DEFINE_string(
+    'profile', '', 'Also trace --steps more steps into this directory and report where the '
+    "device time goes (tools/trace_summary.py) under 'profile'.")
 _WORKDIR = flags.DEFINE_string('workdir', '/tmp/mlm_jax_benchmark',
                                'Scratch directory for the data pipeline (vocabulary cache).')
 
@@ -82,8 +88,9 @@ def time_data_or_exit(config) -> dict:
     sys.exit(f'error: {e}')
 
 
-def time_jax(config, batch_np) -> tuple[float, float]:
-  """(seconds per optimizer step, median of the timed steps; seconds to compile the step)."""
+def time_jax(config, batch_np) -> tuple[float, float, dict | None]:
+  """(seconds per optimizer step, median of the timed steps; seconds to compile the step;
+  with --profile, the traced steps' summary)."""
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules(config.mesh)
   model = models.build(config.model)
@@ -122,7 +129,15 @@ def time_jax(config, batch_np) -> tuple[float, float]:
       jax.block_until_ready(m)
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)
-  return float(np.median(times)), compile_s
+    step_s, profile = float(np.median(times)), None
+    if _PROFILE.value:
+      with jax.profiler.trace(_PROFILE.value, create_perfetto_trace=True):
+        for _ in range(_STEPS.value):
+          train_state, m = step(train_state, batch, rng, *frozen)
+          jax.block_until_ready(m)
+      profile = trace_summary.summarize(trace_summary.load_events(_PROFILE.value),
+                                        _STEPS.value, step_s)
+  return step_s, compile_s, profile
 
 
 def torch_spec(config, batch_np) -> dict:
@@ -175,7 +190,7 @@ def main(argv):
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size,
                              _DOCS.value)
   twin = run_torch_twin(torch_spec(config, batch_np)) if _TORCH.value else None
-  step_s, compile_s = time_jax(config, batch_np)
+  step_s, compile_s, profile = time_jax(config, batch_np)
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
@@ -186,6 +201,8 @@ def main(argv):
   device_stats = jax.local_devices()[0].memory_stats() or {}
   if 'peak_bytes_in_use' in device_stats:  # GPU/TPU: the accelerator's own peak
     result['peak_device_mib'] = device_stats['peak_bytes_in_use'] / 2**20
+  if profile:
+    result['profile'] = profile
   if twin:
     torch_s = twin['torch_step_time_s']
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,

@@ -4,7 +4,8 @@
 #     rows; bidirectional, causal and sliding-window patterns);
 #  2. bf16 training throughput and MFU at sequence length 512 of configs/bert.py:size=base
 #     (XLA attention, then cuDNN attention with attention dropout off) and ModernBERT-base,
-#     each beside its transformers PyTorch twin (bf16 autocast, fused AdamW) on the same GPU.
+#     each beside its transformers PyTorch twin (bf16 autocast, fused AdamW) on the same GPU;
+#     both BERT lines carry a 'profile' of where the device time goes (tools/trace_summary.py).
 # Prints JSON lines only (one per check) on stdout; progress goes to stderr.
 #
 #   tools/gpu_check.sh [BATCH]          # BATCH per step at seq 512, default 64
@@ -34,9 +35,10 @@ bench() {  # bench CONFIG [FLAGS...]
   "$py" tools/benchmark.py --config="$config" --steps=10 --warmup=2 --batch_size="$batch" \
     --config.data.seq_len=512 --config.model.dtype=bfloat16 "$@" ${GPU_CHECK_SHRINK:-} | tail -1
 }
-bench configs/bert.py:size=base,seq_len=512 --torch
+profiles="$(mktemp -d)"
+bench configs/bert.py:size=base,seq_len=512 --torch --profile="$profiles/xla"
 if [[ "$JAX_PLATFORMS" == cuda ]]; then  # cuDNN attention exists on GPUs only
   bench configs/bert.py:size=base,seq_len=512 --config.model.attention_impl=cudnn \
-    --config.model.attention_dropout_rate=0.0
+    --config.model.attention_dropout_rate=0.0 --profile="$profiles/cudnn"
 fi
 bench configs/modernbert.py:size=base --torch
