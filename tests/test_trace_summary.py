@@ -13,7 +13,8 @@ def _gpu_trace():
           {'ph': 'M', 'name': 'thread_name', 'pid': 2, 'tid': 7, 'args': {'name': 'Stream #7(Compute)'}},
           {'ph': 'M', 'name': 'thread_name', 'pid': 2, 'tid': 8, 'args': {'name': 'XLA Modules'}}]
   kernels = [('sm90_xmma_gemm_bf16bf16_bf16f32', 600), ('cudnn_generated_fort_native_sdpa_fwd', 200),
-             ('loop_add_fusion_3', 100), ('input_reduce_fusion_1', 60), ('MemcpyH2D', 40)]
+             ('loop_add_fusion_3', 60), ('loop_add_fusion.4', 40), ('input_reduce_fusion_1', 60),
+             ('MemcpyH2D', 40)]
   events = []
   for step in range(2):
     for name, dur in kernels:
@@ -31,6 +32,8 @@ def test_gpu_kernels_are_summed_per_step_by_kind():
                                         'reduction': 0.06, 'copy': 0.04})
   assert [t['name'] for t in s['top']] == ['sm90_xmma_gemm_bf16bf16_bf16f32',
                                           'cudnn_generated_fort_native_sdpa_fwd']
+  families = trace_summary.summarize(_gpu_trace(), steps=2)['top_families']
+  assert families['loop_add_fusion'] == pytest.approx(0.1)
   assert s['top'][0]['calls_per_step'] == 1 and s['top'][0]['s_per_step'] == pytest.approx(6e-4)
 
 

@@ -17,6 +17,7 @@ import glob
 import gzip
 import json
 import os
+import re
 
 # kind -> name fragments, tried in this order (an attention kernel may also say "gemm").
 KINDS = (
@@ -27,7 +28,8 @@ KINDS = (
     ('reduction', ('reduce',)),
     ('fusion', ('fusion',)),
 )
-_CPU_BOOKKEEPING = ('ThreadpoolListener', 'ThunkExecutor', 'end: ')
+_CPU_BOOKKEEPING = ('ThreadpoolListener', 'ThunkExecutor', 'SlinkyThreadPool', 'end: ')
+_INSTANCE = re.compile(r'[._]\d+$')  # loop_add_fusion.12, gemm_fusion_dot_3 -> one family
 
 
 def kind(name: str) -> str:
@@ -70,7 +72,8 @@ def device_events(events: list) -> list:
 
 
 def summarize(events: list, steps: int, step_s: float | None = None, top: int = 15) -> dict:
-  """Device seconds per step, the share of each kind, and the TOP costliest kernels by name."""
+  """Device seconds per step, the share of each kind, the TOP costliest kernels by name, and the
+TOP costliest families (names less their instance number: all loop_add_fusion.N together)."""
   work = device_events(events)
   if not work:
     raise ValueError('the trace holds no device events')
@@ -83,11 +86,15 @@ def summarize(events: list, steps: int, step_s: float | None = None, top: int = 
   for name, (s, _) in per_name.items():
     by_kind[kind(name)] += s / total
   costliest = sorted(per_name.items(), key=lambda kv: -kv[1][0])[:top]
+  per_family = collections.Counter()
+  for name, (s, _) in per_name.items():
+    per_family[_INSTANCE.sub('', name)] += s / total
   out = {'device_s_per_step': total / steps,
          'by_kind': dict(by_kind.most_common()),
          'top': [{'name': name[:120], 'kind': kind(name), 'share': s / total,
                   's_per_step': s / steps, 'calls_per_step': n / steps}
-                 for name, (s, n) in costliest]}
+                 for name, (s, n) in costliest],
+         'top_families': dict(per_family.most_common(top))}
   if step_s:
     out['busy_fraction'] = out['device_s_per_step'] / step_s
   return out
