@@ -10,16 +10,19 @@ from tools import trace_summary
 def _gpu_trace():
   meta = [{'ph': 'M', 'name': 'process_name', 'pid': 1, 'args': {'name': '/host:CPU'}},
           {'ph': 'M', 'name': 'process_name', 'pid': 2, 'args': {'name': '/device:GPU:0'}},
-          {'ph': 'M', 'name': 'thread_name', 'pid': 2, 'tid': 7, 'args': {'name': 'Stream #7(Compute)'}},
+          {'ph': 'M', 'name': 'thread_name', 'pid': 2, 'tid': 7,
+           'args': {'name': 'Stream #7(Compute)'}},
           {'ph': 'M', 'name': 'thread_name', 'pid': 2, 'tid': 8, 'args': {'name': 'XLA Modules'}}]
-  kernels = [('sm90_xmma_gemm_bf16bf16_bf16f32', 600), ('cudnn_generated_fort_native_sdpa_fwd', 200),
+  kernels = [('sm90_xmma_gemm_bf16bf16_bf16f32', 600),
+             ('cudnn_generated_fort_native_sdpa_fwd', 200),
              ('loop_add_fusion_3', 60), ('loop_add_fusion.4', 40), ('input_reduce_fusion_1', 60),
              ('MemcpyH2D', 40)]
   events = []
   for step in range(2):
     for name, dur in kernels:
       events.append({'ph': 'X', 'pid': 2, 'tid': 7, 'name': name, 'ts': step, 'dur': dur})
-    events.append({'ph': 'X', 'pid': 2, 'tid': 8, 'name': 'jit_train_step', 'ts': step, 'dur': 1000})
+    events.append({'ph': 'X', 'pid': 2, 'tid': 8, 'name': 'jit_train_step', 'ts': step,
+                   'dur': 1000})
     events.append({'ph': 'X', 'pid': 1, 'tid': 1, 'name': 'PjitFunction', 'ts': step, 'dur': 1500})
   return meta + events
 

@@ -40,7 +40,8 @@ from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, st
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
-from tools import torch_twin, trace_summary  # noqa: E402  (its peak_rss_mib; torch is imported only by its main)
+# torch_twin for its peak_rss_mib: torch itself is imported only by the twin's own process
+from tools import torch_twin, trace_summary  # noqa: E402
 from tools.synthetic_rows import synthetic_batch  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (path[:variant]).')

@@ -36,6 +36,7 @@ bench() {  # bench CONFIG [FLAGS...]
     --config.data.seq_len=512 --config.model.dtype=bfloat16 "$@" ${GPU_CHECK_SHRINK:-} | tail -1
 }
 profiles="$(mktemp -d)"
+trap 'rm -rf "$profiles"' EXIT
 bench configs/bert.py:size=base,seq_len=512 --torch --profile="$profiles/xla"
 if [[ "$JAX_PLATFORMS" == cuda ]]; then  # cuDNN attention exists on GPUs only
   bench configs/bert.py:size=base,seq_len=512 --config.model.attention_impl=cudnn \
