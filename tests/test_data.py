@@ -20,6 +20,30 @@ def test_builtin_corpus_has_real_text_and_a_disjoint_validation_split(shared_voc
   assert any('the' in d.split() for d in valid)
 
 
+def test_the_corpus_is_read_once_per_python_and_copied_into_workdirs(tmp_path, monkeypatch):
+  from mlm_jax import fs  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(fs, 'cache_dir', lambda *parts: str(tmp_path.joinpath('cache', *parts)))
+  reads = []
+
+  def documents():
+    reads.append(1)
+    yield from [(f'doc{i}', f'text {i} ' * 40) for i in range(60)]
+
+  monkeypatch.setattr(builtin_corpus, 'iter_documents', documents)
+  first = builtin_corpus.write_corpus(str(tmp_path / 'run1' / 'corpus'))
+  second = builtin_corpus.write_corpus(str(tmp_path / 'run2' / 'corpus'))
+  assert len(reads) == 1 and first != second
+  for split in ('train', 'validation'):
+    with open(first[split]) as a, open(second[split]) as b:
+      assert a.read() == b.read()
+  with open(first['validation']) as f:
+    assert len(f.read().splitlines()) == sum(builtin_corpus.is_validation(f'doc{i}')
+                                             for i in range(60)) > 0
+  monkeypatch.setattr(builtin_corpus.sys, 'version', 'another interpreter')
+  builtin_corpus.write_corpus(str(tmp_path / 'run3' / 'corpus'))
+  assert len(reads) == 2  # another Python reads its own standard library
+
+
 def test_vocab_special_ids(shared_vocab):
   sp = vocab.load_processor(shared_vocab['vocab_path'])
   t = vocab.special_tokens(sp)

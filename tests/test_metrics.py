@@ -89,3 +89,17 @@ def test_wandb_project_without_wandb_is_one_line(monkeypatch):
                       lambda name, *a: None if name == 'wandb' else real(name, *a))
   with pytest.raises(ConfigError, match=r"train.wandb_project='proj': wandb is not installed"):
     validation.validate(tiny_config(**{'train.wandb_project': 'proj'}), 8)
+
+
+def test_the_writer_leaves_torch_unloaded_and_importable(tmp_path):
+  """tensorboardX would import torch (1 s, 180 MiB) for nothing a JAX run logs."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
+  code = ('import sys\nfrom mlm_jax import metrics\nw = metrics.Writer(sys.argv[1])\n'
+          'w.write(1, "train", {"loss": 2.0})\nw.close()\n'
+          'assert "torch" not in sys.modules, "torch loaded"\n'
+          'import torch\nprint(torch.ones(2).sum().item())\n')
+  out = subprocess.run([sys.executable, '-c', code, str(tmp_path)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0 and out.stdout.strip() == '2.0', out.stderr[-2000:]
+  assert list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))

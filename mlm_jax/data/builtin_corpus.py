@@ -2,12 +2,15 @@
 
 Documents are the interactive-help topics (`pydoc_data.topics`) and the module, class and
 function docstrings of the standard library, read with `ast` (nothing is imported). About one
-document in 25, chosen by a hash of its name, is held out for validation.
+document in 25, chosen by a hash of its name, is held out for validation. Reading the standard
+library takes seconds, so the corpus is built once per machine and Python (in the local cache)
+and copied into each workdir that uses it.
 """
 import ast
 import hashlib
 import os
 import re
+import shutil
 import sys
 import sysconfig
 
@@ -49,14 +52,26 @@ def is_validation(name: str) -> bool:
   return int(hashlib.sha1(name.encode()).hexdigest(), 16) % VALIDATION_ONE_IN == 0
 
 
-def write_corpus(out_dir: str) -> dict[str, str]:
-  """Writes train.txt and validation.txt (one document per line) once; returns split -> path."""
+def _split_paths(out_dir: str) -> dict[str, str]:
   tag = f'py{sys.version_info.major}{sys.version_info.minor}'
-  paths = {s: os.path.join(out_dir, f'builtin_docs_{tag}_{s}.txt') for s in ('train', 'validation')}
+  return {s: os.path.join(out_dir, f'builtin_docs_{tag}_{s}.txt') for s in ('train', 'validation')}
+
+
+def _publish(out_dir: str, write) -> dict[str, str]:
+  """WRITE(split -> temporary path) fills the splits; each then replaces its final name
+  atomically, so a half-written corpus is never picked up (concurrent writers are fine)."""
+  paths = _split_paths(out_dir)
   if all(os.path.exists(p) for p in paths.values()):
     return paths
   os.makedirs(out_dir, exist_ok=True)
-  tmp = {s: f'{p}.{os.getpid()}.tmp' for s, p in paths.items()}  # concurrent writers
+  tmp = {s: f'{p}.{os.getpid()}.tmp' for s, p in paths.items()}
+  write(tmp)
+  for s in paths:
+    os.replace(tmp[s], paths[s])
+  return paths
+
+
+def _write_documents(tmp: dict[str, str]) -> None:
   with open(tmp['train'], 'w', encoding='utf-8') as train, \
        open(tmp['validation'], 'w', encoding='utf-8') as valid:
     seen = set()
@@ -65,6 +80,17 @@ def write_corpus(out_dir: str) -> dict[str, str]:
         continue
       seen.add(text)
       (valid if is_validation(name) else train).write(text + '\n')
-  for s in paths:  # atomic: a half-written corpus is never picked up
-    os.replace(tmp[s], paths[s])
-  return paths
+
+
+def cached_corpus() -> dict[str, str]:
+  """This machine's copy (split -> path), built on first use. Keyed by the exact interpreter
+  and its standard library's location: another Python gives another corpus."""
+  from mlm_jax import fs  # pylint: disable=g-import-not-at-top
+  key = hashlib.sha1(f'{sys.version}|{sysconfig.get_paths()["stdlib"]}'.encode()).hexdigest()
+  return _publish(fs.cache_dir('corpus', key[:16]), _write_documents)
+
+
+def write_corpus(out_dir: str) -> dict[str, str]:
+  """train.txt and validation.txt (one document per line) in OUT_DIR, once; split -> path."""
+  source = cached_corpus()
+  return _publish(out_dir, lambda tmp: [shutil.copyfile(source[s], tmp[s]) for s in tmp])

@@ -49,10 +49,10 @@ def _expand(patterns: str, key: str) -> tuple[str, ...]:
 
 def corpus_files(data_cfg, workdir: str) -> dict[str, tuple[str, ...]]:
   if data_cfg.task == 'builtin_docs':
-    # Regenerated identically from this Python wherever the run goes: a remote workdir keeps
-    # it in the local cache instead of uploading it.
-    files = builtin_corpus.write_corpus(fs.cache_dir('corpus') if fs.is_remote(workdir)
-                                        else os.path.join(workdir, 'corpus'))
+    # Regenerated identically from this Python wherever the run goes: a remote workdir reads
+    # the local cache's copy instead of uploading one.
+    files = (builtin_corpus.cached_corpus() if fs.is_remote(workdir)
+             else builtin_corpus.write_corpus(os.path.join(workdir, 'corpus')))
     return {'train': (files['train'],), 'validation': (files['validation'],)}
   return {'train': _expand(data_cfg.train_files, 'data.train_files'),
           'validation': _expand(data_cfg.validation_files, 'data.validation_files')}
