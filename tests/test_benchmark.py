@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from tests.conftest import REPO
@@ -19,6 +20,9 @@ def test_benchmark_prints_json_with_mfu():
   assert result['peak_flops'] == 8 * 1e11  # per-device peak x the 8 fake devices
   mfu = result['tokens_per_sec'] * result['model_flops_per_token'] / result['peak_flops']
   assert abs(result['mfu'] - mfu) < 1e-9
+  # provenance: which chip, JAX and XLA flags gave the figure
+  assert result['device_kind'] and result['jax'] == jax.__version__
+  assert 'xla_force_host_platform_device_count=8' in result['xla_flags']
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """C-RTS as the authors' code does it: the cluster map file, drawing substitutes from the count
 matrix (temperature), the count update from the detector's errors, the counts carried in the
 TrainState (micro-batches, checkpoints), the map-building tool, and 20 training steps."""
+import functools
 import os
 import subprocess
 import sys
@@ -137,11 +138,12 @@ def test_train_step_carries_the_counts_eval_leaves_them(tmp_path, micro):
   new, _ = step(st, _batch(), jax.random.key(1))
   moved = np.abs(np.asarray(new.objective_state['crts_counts']) - 1)
   assert moved.sum() > 0 and moved.max() <= micro  # one vote per cell per micro-batch
-  out = steps_lib.eval_step(new.params, _batch(seed=2), jax.random.key(3),
-                            new.objective_state, loss_fn=loss_fn)
+  # compiled, or traced only: op-by-op execution of a whole step costs seconds per call
+  out = jax.jit(functools.partial(steps_lib.eval_step, loss_fn=loss_fn))(
+      new.params, _batch(seed=2), jax.random.key(3), new.objective_state)
   assert 'detection_accuracy' in out
-  eval_out = loss_fn(new.params, _batch(seed=2), jax.random.key(3), train=False,
-                     objective_state=new.objective_state)
+  eval_out = jax.eval_shape(lambda p, b, r, s: loss_fn(p, b, r, train=False, objective_state=s),
+                            new.params, _batch(seed=2), jax.random.key(3), new.objective_state)
   assert eval_out.new_state is None
 
 

@@ -195,6 +195,8 @@ def main(argv):
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
+            'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
+            'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,

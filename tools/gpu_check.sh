@@ -4,8 +4,10 @@
 #     rows; bidirectional, causal and sliding-window patterns);
 #  2. bf16 training throughput and MFU at sequence length 512 of configs/bert.py:size=base
 #     (XLA attention, then cuDNN attention with attention dropout off) and ModernBERT-base,
-#     each beside its transformers PyTorch twin (bf16 autocast, fused AdamW) on the same GPU;
-#     both BERT lines carry a 'profile' of where the device time goes (tools/trace_summary.py).
+#     each beside its transformers PyTorch twin (bf16 autocast, fused AdamW) on the same GPU,
+#     and the cuDNN line again under the GPU launchers' XLA flags (launch/gpu_env.sh); the
+#     first two BERT lines carry a 'profile' of where the device time goes
+#     (tools/trace_summary.py).
 # Prints JSON lines only (one per check) on stdout; progress goes to stderr.
 #
 #   tools/gpu_check.sh [BATCH]          # BATCH per step at seq 512, default 64
@@ -41,5 +43,12 @@ bench configs/bert.py:size=base,seq_len=512 --torch --profile="$profiles/xla"
 if [[ "$JAX_PLATFORMS" == cuda ]]; then  # cuDNN attention exists on GPUs only
   bench configs/bert.py:size=base,seq_len=512 --config.model.attention_impl=cudnn \
     --config.model.attention_dropout_rate=0.0 --profile="$profiles/cudnn"
+  # The same under the GPU launchers' XLA flags (launch/gpu_env.sh), as a user's run gets them:
+  # the JSON line's xla_flags tells the two apart.
+  (
+    # shellcheck source=launch/gpu_env.sh
+    source launch/gpu_env.sh
+    bench configs/bert.py:size=base,seq_len=512 "${gpu_overrides[@]}"
+  )
 fi
 bench configs/modernbert.py:size=base --torch
