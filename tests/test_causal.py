@@ -31,7 +31,7 @@ def _model_and_params(pattern):
   c = ml_collections.ConfigDict({**c.to_dict(), 'attention_pattern': pattern})
   model = models.build(c)
   params = jax.tree.map(lambda x: x.value if hasattr(x, 'value') else x,
-                        state.init_variables(model, 16, jax.random.key(0)),
+                        jax.jit(lambda r: state.init_variables(model, 16, r))(jax.random.key(0)),
                         is_leaf=lambda x: hasattr(x, 'value'))
   return model, params
 
@@ -91,7 +91,8 @@ def test_meap_masks_inputs_but_predicts_the_originals_everywhere():
   assert not changed[:, [0, 15]].any(), '[CLS] and [SEP] are never masked'
   batch = {'input_ids': ids, 'segment_ids': seg,
            'positions': jnp.broadcast_to(jnp.arange(16), ids.shape)}
-  out = causal.MEAP.make_loss(model, cfg.objective, tokens)(params, batch, jax.random.key(3), False)
+  loss_fn = causal.MEAP.make_loss(model, cfg.objective, tokens)
+  out = jax.jit(lambda p, b: loss_fn(p, b, jax.random.key(3), False))(params, batch)
   assert float(out.metrics['lm_loss'][1]) == 32 * 15  # every next token, masked or not
 
 

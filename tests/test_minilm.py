@@ -76,7 +76,8 @@ def _student_config(shared_vocab, teacher_dir, **overrides):
 def _loss_fn(c):
   model = models.build(c.model)
   loss = objectives.objective(c.objective).make_loss(model, c.objective, None)
-  params = nn.meta.unbox(state.init_variables(model, c.data.seq_len, jax.random.key(0)))
+  params = nn.meta.unbox(jax.jit(lambda r: state.init_variables(model, c.data.seq_len, r))(
+      jax.random.key(0)))  # one compile, not one per op
   return loss, params
 
 
@@ -98,14 +99,15 @@ def test_a_student_identical_to_its_teacher_has_zero_loss_and_the_teacher_gets_n
   loss_fn, _ = _loss_fn(c)
   full = {**frozen.params, 'mlm_head': None}
   student = {'embeddings': full['embeddings'], 'encoder': full['encoder']}
-  out = loss_fn(student, _batch(), jax.random.key(0), train=False, frozen=frozen.params)
+  out = jax.jit(lambda p, f: loss_fn(p, _batch(), jax.random.key(0), train=False, frozen=f))(
+      student, frozen.params)
   assert abs(float(out.loss)) < 1e-5
   # a different student: positive loss, gradients to the student, none to the teacher
   c2 = _student_config(shared_vocab, t_dir)
   loss_fn2, params2 = _loss_fn(c2)
-  value, (g_student, g_teacher) = jax.value_and_grad(
+  value, (g_student, g_teacher) = jax.jit(jax.value_and_grad(
       lambda p, f: loss_fn2(p, _batch(), jax.random.key(0), train=False, frozen=f).loss,
-      argnums=(0, 1))(params2, frozen.params)
+      argnums=(0, 1)))(params2, frozen.params)
   assert float(value) > 0.01
   assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_teacher)) == 0.0
   q_grad = g_student['encoder']['layers_0']['attention']['query']['kernel']
@@ -143,8 +145,8 @@ def test_the_teachers_attention_is_what_transformers_computes(minilm_dir):
   ids, am = enc['input_ids'], enc['attention_mask']
   pos = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
   module = models.family(t.model_cfg).encoder(t.model_cfg, True)
-  _, v = module.apply({'params': t.params}, jnp.asarray(ids), jnp.asarray(am), jnp.asarray(pos),
-                      mutable=['intermediates'])
+  _, v = jax.jit(lambda p, *rows: module.apply({'params': p}, *rows, mutable=['intermediates']))(
+      t.params, jnp.asarray(ids), jnp.asarray(am), jnp.asarray(pos))
   q, k, _ = minilm.layer_qkv(v['intermediates'], t.model_cfg.num_layers, -1)
   mask = layers.attention_mask(jnp.asarray(am))
   ours = np.asarray(jax.nn.softmax(minilm.relation_logits(q, k, mask), axis=-1))

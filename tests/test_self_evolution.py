@@ -38,7 +38,7 @@ def _loss(**objective):
                      **{f'objective.{k}': v for k, v in objective.items()}})
   model = models.build(c.model)
   params = jax.tree.map(lambda x: x.value if hasattr(x, 'value') else x,
-                        state.init_variables(model, 32, jax.random.key(0)),
+                        jax.jit(lambda r: state.init_variables(model, 32, r))(jax.random.key(0)),
                         is_leaf=lambda x: hasattr(x, 'value'))
   tokens = SpecialTokens(0, 4, 2, 3, (0, 1, 2, 3, 4), c.model.vocab_size)
   loss_fn = self_evolution.make_loss(model, c.objective, tokens)
@@ -46,7 +46,7 @@ def _loss(**objective):
   ids = ids.at[:, 0].set(2).at[:, -1].set(3)
   batch = {'input_ids': ids, 'segment_ids': jnp.ones_like(ids),
            'positions': jnp.broadcast_to(jnp.arange(32), ids.shape)}
-  return loss_fn(params, batch, jax.random.key(2), False)
+  return jax.jit(lambda p, b: loss_fn(p, b, jax.random.key(2), False))(params, batch)  # compiled
 
 
 def test_smooth_label_mixes_one_hot_and_the_models_own_prediction():

@@ -80,21 +80,21 @@ def test_loss_mixes_true_token_and_teacher_in_stage1_only(tmp_path, shared_vocab
                                      'objective.kd_weight': 0.25})
   model = models.build(c.model)
   loss_fn = objectives.objective(c.objective).make_loss(model, c.objective, TOKENS)
-  params = nn.meta.unbox(state.init_variables(model, c.data.seq_len, jax.random.key(5)))
+  params = nn.meta.unbox(jax.jit(lambda r: state.init_variables(model, c.data.seq_len, r))(
+      jax.random.key(5)))
   frozen = teacher_weights.load_mlm(c.objective).params
   rng = jax.random.key(0)
-  early = loss_fn(params, packed_batch(), rng, train=True, objective_state={'batches': jnp.int32(1)},
-                  frozen=frozen)
-  late = loss_fn(params, packed_batch(), rng, train=True, objective_state={'batches': jnp.int32(3)},
-                 frozen=frozen)
+  loss = jax.jit(lambda p, batches, f: loss_fn(  # one compile serves every call below
+      p, packed_batch(), rng, train=True, objective_state={'batches': batches}, frozen=f))
+  early = loss(params, jnp.int32(1), frozen)
+  late = loss(params, jnp.int32(3), frozen)
   ce = float(late.loss)  # stage 2: the masked-LM cross-entropy alone (same masks: same rng)
   kd_sum, _ = early.metrics['kd_loss']
   assert float(kd_sum) > 0 and float(late.metrics['kd_loss'][0]) == 0.0
   np.testing.assert_allclose(float(early.loss), 0.75 * ce + 0.25 * float(kd_sum), rtol=1e-5)
   assert int(early.new_state['batches']) == 2
   # The teacher gets no gradient: it is an argument, not a parameter.
-  g = jax.grad(lambda f: loss_fn(params, packed_batch(), rng, train=True,
-                                 objective_state={'batches': jnp.int32(1)}, frozen=f).loss)(frozen)
+  g = jax.jit(jax.grad(lambda f: loss(params, jnp.int32(1), f).loss))(frozen)
   assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g))
 
 
