@@ -49,7 +49,7 @@ def _inputs(vocab):
 def test_exported_parts_match_transformers(case):
   cfg = _model_cfg(*case)
   model = MODELS['electra'].module(cfg)
-  params = nn.meta.unbox(init_variables(model, 24, jax.random.key(3)))
+  params = nn.meta.unbox(jax.jit(lambda r: init_variables(model, 24, r))(jax.random.key(3)))
   leaves, tree = jax.tree.flatten(params)  # non-trivial LayerNorms, biases and GDES delta
   keys = jax.random.split(jax.random.key(4), len(leaves))
   params = jax.tree.unflatten(tree, [x + 0.05 * jax.random.normal(k, x.shape)
@@ -59,6 +59,7 @@ def test_exported_parts_match_transformers(case):
   ids, mask = _inputs(case[0])
   pos = np.broadcast_to(np.arange(24), ids.shape).astype(np.int32)
   valid = mask.astype(bool)
+  apply = jax.jit(model.apply, static_argnames='branch')  # compiled, not op by op
   for part, cls in HF_CLASSES.items():
     hf_cfg = {k: v for k, v in hf_cfgs[part].items() if k not in ('architectures', 'model_type')}
     hf_model = cls(ElectraConfig(**hf_cfg)).eval()
@@ -68,8 +69,8 @@ def test_exported_parts_match_transformers(case):
     with torch.no_grad():
       theirs = hf_model(input_ids=torch.from_numpy(ids),
                         attention_mask=torch.from_numpy(mask)).logits.numpy()
-    ours = np.asarray(model.apply({'params': params}, ids.astype(np.int32),
-                                  mask.astype(np.int32), pos, branch=part))
+    ours = np.asarray(apply({'params': params}, ids.astype(np.int32), mask.astype(np.int32), pos,
+                            branch=part))
     diff = np.max(np.abs(ours[valid] - theirs[valid]))
     assert diff < 1e-4, (part, diff)
 
