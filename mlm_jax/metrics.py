@@ -105,8 +105,9 @@ def summary_writer_class():
   sys.modules['torch'] = None  # `import torch` raises ImportError while this entry stands
   try:
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-  finally:
-    del sys.modules['torch']  # a later `import torch` (an export) loads it as usual
+  finally:  # a later `import torch` (an export) loads it as usual
+    if 'torch' in sys.modules and sys.modules['torch'] is None:
+      del sys.modules['torch']
   return SummaryWriter
 
 

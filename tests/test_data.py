@@ -43,6 +43,19 @@ def test_the_corpus_is_read_once_per_python_and_copied_into_workdirs(tmp_path, m
   builtin_corpus.write_corpus(str(tmp_path / 'run3' / 'corpus'))
   assert len(reads) == 2  # another Python reads its own standard library
 
+  def broken():
+    yield 'doc', 'text ' * 50
+    raise OSError('disk full')
+
+  monkeypatch.setattr(builtin_corpus, 'iter_documents', broken)
+  monkeypatch.setattr(builtin_corpus.sys, 'version', 'a third interpreter')
+  cached = {p.name for p in (tmp_path / 'cache' / 'corpus').iterdir()}
+  with pytest.raises(OSError, match='disk full'):
+    builtin_corpus.write_corpus(str(tmp_path / 'run4' / 'corpus'))
+  new = [p for p in (tmp_path / 'cache' / 'corpus').iterdir() if p.name not in cached]
+  assert len(new) == 1 and not list(new[0].iterdir())  # no half-written corpus, no temp file
+  assert not (tmp_path / 'run4' / 'corpus').exists()
+
 
 def test_vocab_special_ids(shared_vocab):
   sp = vocab.load_processor(shared_vocab['vocab_path'])

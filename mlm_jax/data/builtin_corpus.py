@@ -7,12 +7,14 @@ library takes seconds, so the corpus is built once per machine and Python (in th
 and copied into each workdir that uses it.
 """
 import ast
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import sys
 import sysconfig
+import tempfile
 
 MIN_CHARS = 200  # shorter docstrings are mostly one-liners ("Return self.")
 SKIP_DIRS = {'test', 'tests', 'idle_test', 'site-packages', 'dist-packages', '__pycache__'}
@@ -59,15 +61,24 @@ def _split_paths(out_dir: str) -> dict[str, str]:
 
 def _publish(out_dir: str, write) -> dict[str, str]:
   """WRITE(split -> temporary path) fills the splits; each then replaces its final name
-  atomically, so a half-written corpus is never picked up (concurrent writers are fine)."""
+  atomically, so a half-written corpus is never picked up. Temporary names are unique per
+  writer (hosts sharing a workdir included); writers racing publish identical files."""
   paths = _split_paths(out_dir)
   if all(os.path.exists(p) for p in paths.values()):
     return paths
   os.makedirs(out_dir, exist_ok=True)
-  tmp = {s: f'{p}.{os.getpid()}.tmp' for s, p in paths.items()}
-  write(tmp)
-  for s in paths:
-    os.replace(tmp[s], paths[s])
+  tmp = {}
+  try:
+    for s, p in paths.items():
+      fd, tmp[s] = tempfile.mkstemp(dir=out_dir, prefix=os.path.basename(p) + '.', suffix='.tmp')
+      os.close(fd)
+    write(tmp)
+    for s in paths:
+      os.replace(tmp.pop(s), paths[s])
+  finally:
+    for leftover in tmp.values():  # a failed write leaves nothing behind
+      with contextlib.suppress(OSError):
+        os.remove(leftover)
   return paths
 
 
@@ -83,14 +94,20 @@ def _write_documents(tmp: dict[str, str]) -> None:
 
 
 def cached_corpus() -> dict[str, str]:
-  """This machine's copy (split -> path), built on first use. Keyed by the exact interpreter
-  and its standard library's location: another Python gives another corpus."""
+  """This machine's copy (split -> path), built on first use. Keyed by the exact interpreter,
+  its standard library's location and this module's source: another Python, or a change to
+  how documents are read, gives another corpus."""
   from mlm_jax import fs  # pylint: disable=g-import-not-at-top
-  key = hashlib.sha1(f'{sys.version}|{sysconfig.get_paths()["stdlib"]}'.encode()).hexdigest()
-  return _publish(fs.cache_dir('corpus', key[:16]), _write_documents)
+  with open(__file__, 'rb') as f:
+    source = f.read()
+  key = hashlib.sha1(f'{sys.version}|{sysconfig.get_paths()["stdlib"]}|'.encode() + source)
+  return _publish(fs.cache_dir('corpus', key.hexdigest()[:16]), _write_documents)
 
 
 def write_corpus(out_dir: str) -> dict[str, str]:
   """train.txt and validation.txt (one document per line) in OUT_DIR, once; split -> path."""
+  paths = _split_paths(out_dir)
+  if all(os.path.exists(p) for p in paths.values()):  # a resumed run: no cache needed
+    return paths
   source = cached_corpus()
   return _publish(out_dir, lambda tmp: [shutil.copyfile(source[s], tmp[s]) for s in tmp])
