@@ -190,6 +190,86 @@ def test_without_the_reference_only_the_named_runs_train(tmp_path, monkeypatch):
   shootout.run(_opt(tmp_path, objectives=('mlm_pruned50',)))  # the default
   assert calls == [('pre', 'mlm'), ('ft', 'mlm'), ('ft', 'random'), ('pre', 'mlm_pruned50'),
                    ('ft', 'mlm_pruned50')]
+  calls.clear()  # several pre-training runs: each trains and fine-tunes in turn; random once
+  shootout.run(_opt(tmp_path, objectives=('mlm_pruned50',), pretrain_seeds=2))
+  assert calls == [('pre', 'mlm'), ('ft', 'mlm'), ('ft', 'random'),
+                   ('pre', 'mlm_pretrain_seed1'), ('ft', 'mlm_pretrain_seed1'),
+                   ('pre', 'mlm_pruned50'), ('ft', 'mlm_pruned50'),
+                   ('pre', 'mlm_pruned50_pretrain_seed1'), ('ft', 'mlm_pruned50_pretrain_seed1')]
   # C-RTS clusters the reference's trained embeddings: without that run, one line says so
   with pytest.raises(ConfigError, match='holds no finished run: train mlm first'):
     shootout.run(_opt(tmp_path, objectives=('crts',), train_reference=False))
+
+
+def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path):
+  opt = _opt(tmp_path, pretrain_seeds=2, seeds=2, tasks=('stsb',), learning_rates=(1e-3, 3e-3))
+  first, second = (shootout.run_config('rts', opt, 100, '/v/vocab.txt', pretrain_seed=k)
+                   for k in (0, 1))
+  assert second.seed == first.seed + 1
+  assert shootout.config_mismatch(second.to_dict(), first.to_dict()) == (
+      f'seed: {second.seed} there, {first.seed} wanted')  # nothing else differs
+  assert shootout.run_names('rts', 2) == ['rts', 'rts_pretrain_seed1']
+  assert shootout.run_names('random', 2) == ['random']  # its fine-tuning seeds draw its weights
+  assert shootout.expected_scores(opt, ['random', 'rts']) == {'random': 2, 'rts': 4}
+
+  def finetuned(name, lr, k, score):
+    path = tmp_path / name / 'finetune' / 'stsb' / f'lr_{lr:g}' / f'seed_{k}'
+    path.mkdir(parents=True)
+    (path / 'finetune_result.json').write_text(json.dumps({'metrics': {'score': score}}))
+
+  for lr, scores in ((1e-3, (0.30, 0.31, 0.20, 0.22)), (3e-3, (0.10, 0.12, 0.11, 0.13))):
+    for i, score in enumerate(scores):  # run 0's two seeds, then run 1's
+      finetuned(shootout.run_name('rts', i // 2), lr, i % 2, score)
+  finetuned('random', 1e-3, 0, 0.25)
+  finetuned('random', 1e-3, 1, 0.26)
+  pooled = shootout.cached_results(str(tmp_path), ['rts', 'random'], ['stsb'], [1e-3, 3e-3], 2,
+                                   pretrain_seeds=2)
+  assert pooled['rts']['stsb'][1e-3] == [0.30, 0.31, 0.20, 0.22]
+  assert shootout.cached_results(str(tmp_path), ['rts'], ['stsb'], [1e-3], 2, pretrain_seeds=2,
+                                 only_run=1)['rts']['stsb'][1e-3] == [0.20, 0.22]
+  # pooled, rts's range (20-31) overlaps random's (25-26); its first run alone (30-31) did not
+  expected = shootout.expected_scores(opt, ['random', 'rts'])
+  row = report.claim_rows([('rts', 'beats', 'random', 'R')], pooled, ['stsb'], expected)[0]
+  assert row['verdict'] == 'incomplete'  # random's 3e-3 has not run
+  pooled['random']['stsb'][3e-3] = [0.01, 0.02]
+  row = report.claim_rows([('rts', 'beats', 'random', 'R')], pooled, ['stsb'], expected)[0]
+  assert row['per_task']['stsb'] == '26.0 (20.0-31.0) vs 25.5 (25.0-26.0): not decidable'
+  alone = shootout.cached_results(str(tmp_path), ['rts'], ['stsb'], [1e-3, 3e-3], 2)
+  assert report.claim_rows([('rts', 'beats', 'random', 'R')], dict(pooled, rts=alone['rts']),
+                           ['stsb'], 2)[0]['verdict'] == 'reproduced'
+  # a missing pre-training run leaves its label's sweep incomplete
+  assert report.missing_rates(pooled['rts']['stsb'], expected['rts']) == 0
+  assert report.missing_rates(pooled['rts']['stsb'], 6) == 2
+  per_run = shootout.per_run_rows(opt, ['rts'], pooled)
+  assert per_run == [dict(label='rts', task='stsb', lr=1e-3, runs=[[0.30, 0.31], [0.20, 0.22]])]
+  assert report.per_run_markdown(per_run, 2).splitlines()[2] == (
+      '| rts | stsb | 0.001 | 30.5 (30.0-31.0) | 21.0 (20.0-22.0) |')
+
+
+def test_the_report_pools_pre_training_runs(tmp_path):
+  """write_report end to end on a hand-built cache: two finished MLM runs (one row), random."""
+  opt = _opt(tmp_path, objectives=('mlm',), pretrain_seeds=2, seeds=1, tasks=('stsb',),
+             learning_rates=(1e-3,))
+  for k, (acc, score) in enumerate(((0.15, 0.20), (0.16, 0.17))):
+    name = shootout.run_name('mlm', k)
+    config = shootout.run_config('mlm', opt, 100, '/v/vocab.txt', pretrain_seed=k)
+    (tmp_path / name).mkdir()
+    (tmp_path / name / shootout.RUN_RECORD).write_text(json.dumps(
+        {'config': json.loads(config.to_json()), 'eval': {'mlm_accuracy': acc}}))
+    (tmp_path / name / 'metrics.jsonl').write_text(json.dumps(
+        {'split': 'train', 'step': 100, 'tokens_per_sec': 100 * 16384 / (60.0 * (k + 1))}) + '\n')
+    path = tmp_path / name / 'finetune' / 'stsb' / 'lr_0.001' / 'seed_0'
+    path.mkdir(parents=True)
+    (path / 'finetune_result.json').write_text(json.dumps({'metrics': {'score': score}}))
+  path = tmp_path / 'random' / 'finetune' / 'stsb' / 'lr_0.001' / 'seed_0'
+  path.mkdir(parents=True)
+  (path / 'finetune_result.json').write_text(json.dumps({'metrics': {'score': 0.1}}))
+  md = shootout.write_report(opt, ['mlm'], {'mlm': 1e6}, {'mlm': 100}, 16384)
+  lines = md.splitlines()
+  row = next(line for line in lines if line.startswith('| mlm ('))
+  assert row.startswith('| mlm (BERT encoder; 2 of 2 pre-training runs) | 100 | 1.64e+12 | 2 min '
+                        '| 18.5 (17.0-20.0) @ 0.001 |')  # train time: the runs' mean (1, 2 min)
+  assert row.endswith('| - | mlm_accuracy 0.150, 0.160 |')
+  assert '2 pre-training runs (config seed + 0..1) x 1 fine-tuning seeds, pooled' in md
+  assert '| mlm | stsb | 0.001 | 20.0 (20.0-20.0) | 17.0 (17.0-17.0) |' in lines
+  assert 'reproduced' in next(line for line in lines if line.startswith('| budget check'))

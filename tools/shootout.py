@@ -3,16 +3,20 @@ compute, with the papers' own yardstick (GLUE fine-tuning, several seeds, a lear
 
 python tools/shootout.py --workdir=/tmp/shootout --train_files='/data/enwiki/*/wiki_*' \
     --vocab_path=/tmp/wiki/wordpiece/vocab.txt --glue_dir=/data/glue \
-    [--objectives=mlm,electra,rts] [--budget_steps=2400] [--ngram_lexicon=LEX.npz]
+    [--objectives=mlm,electra,rts] [--budget_steps=2400] [--ngram_lexicon=LEX.npz] \
+    [--pretrain_seeds=3]
 python tools/shootout.py --workdir=/tmp/shootout --report_only   # table + plot from the cache
 
 The line-up, budget, fine-tuning protocol and claims are configs/shootout.py. Steps, in order:
 1. Pre-train every run into WORKDIR/<label>: the reference's encoder, data and loop, each run's
    own objective keys; the first run takes --budget_steps, the others the steps that spend the
    same training FLOPs (objectives.flops_per_token). C-RTS's cluster map is k-means of the first
-   run's embeddings (WORKDIR/crts_clusters.txt).
+   run's embeddings (WORKDIR/crts_clusters.txt). --pretrain_seeds=N trains each run N times
+   (config seed + k; WORKDIR/<label>_pretrain_seed<k> for k >= 1): one pre-training run moves
+   the fine-tuned scores by more than the fine-tuning seeds do (README), so each row pools
+   N x seeds fine-tunes and the verdicts judge the pooled ranges.
 2. Fine-tune every run's downstream encoder, and a randomly initialised one ('random'), on each
-   task x learning rate x seed into WORKDIR/<label>/finetune/<task>/lr_<lr>/seed_<k>.
+   task x learning rate x seed into WORKDIR/<run>/finetune/<task>/lr_<lr>/seed_<k>.
 3. (--probe_steps > 0) the frozen-encoder masked-token probe, a secondary column: it is biased
    toward MLM (ELECTRA-style discriminators never see [MASK]).
 4. The report: WORKDIR/shootout.md (results, claims with verdicts, the sweep), shootout.json,
@@ -24,6 +28,7 @@ across several sittings and grows when objectives, rates or seeds are added.
 import dataclasses
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -69,6 +74,7 @@ class Options:
   budget_steps: int = lineup.BUDGET_STEPS
   learning_rates: tuple = lineup.LEARNING_RATES
   seeds: int = lineup.SEEDS
+  pretrain_seeds: int = lineup.PRETRAIN_SEEDS
   tasks: tuple = tuple(lineup.TASKS)
   probe_steps: int = 0
   tiny: bool = False
@@ -91,6 +97,8 @@ def define_flags() -> None:
   flags.DEFINE_list('learning_rates', [f'{x:g}' for x in lineup.LEARNING_RATES],
                     'Fine-tuning learning rates swept per run and task.')
   flags.DEFINE_integer('seeds', lineup.SEEDS, 'Fine-tuning seeds per point (0..seeds-1).')
+  flags.DEFINE_integer('pretrain_seeds', lineup.PRETRAIN_SEEDS, 'Pre-training runs per objective '
+                       '(config seed + 0..N-1); each row pools their fine-tunes.')
   flags.DEFINE_list('tasks', list(lineup.TASKS), 'GLUE tasks of configs/shootout.py TASKS.')
   flags.DEFINE_integer('probe_steps', 0, 'Masked-token probe steps per encoder (0: no probe).')
   flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes, built-in corpus, 2-step fine-tunes: '
@@ -110,7 +118,8 @@ def options_from_flags() -> Options:
     raise ConfigError(f'--learning_rates={",".join(f.learning_rates)}: numbers') from None
   return Options(f.workdir, f.train_files, f.vocab_path, f.glue_dir, f.ngram_lexicon,
                  tuple(o.strip() for o in f.objectives), f.budget_steps, rates, f.seeds,
-                 tuple(f.tasks), f.probe_steps, f.tiny, f.report_only, f.train_reference)
+                 f.pretrain_seeds, tuple(f.tasks), f.probe_steps, f.tiny, f.report_only,
+                 f.train_reference)
 
 
 def check(opt: Options) -> list[str]:
@@ -123,9 +132,10 @@ def check(opt: Options) -> list[str]:
   bad = [t for t in opt.tasks if t not in lineup.TASKS]
   if bad:
     raise ConfigError(f'--tasks: {",".join(bad)} not in {",".join(lineup.TASKS)}')
-  if opt.budget_steps < 1 or opt.seeds < 1 or not opt.learning_rates or not opt.tasks:
-    raise ConfigError('--budget_steps and --seeds must be >= 1; --learning_rates and --tasks '
-                      'not empty')
+  if min(opt.budget_steps, opt.seeds, opt.pretrain_seeds) < 1:
+    raise ConfigError('--budget_steps, --seeds and --pretrain_seeds must be >= 1')
+  if not opt.learning_rates or not opt.tasks:
+    raise ConfigError('--learning_rates and --tasks must not be empty')
   if any(not 0 < lr < 1 for lr in opt.learning_rates):
     raise ConfigError(f'--learning_rates={opt.learning_rates}: each in (0, 1)')
   labels = [FIRST] + [o for o in dict.fromkeys(opt.objectives) if o != FIRST]
@@ -151,6 +161,17 @@ def to_train(opt: Options, labels) -> list[str]:
   return [o for o in labels if o != FIRST]
 
 
+def run_name(label: str, pretrain_seed: int = 0) -> str:
+  """Workdir name of LABEL's PRETRAIN_SEED-th pre-training run: the label itself for seed 0 (so
+  caches made before pre-training seeds existed count), LABEL_pretrain_seedK after."""
+  return label if pretrain_seed == 0 else f'{label}_pretrain_seed{pretrain_seed}'
+
+
+def run_names(label: str, pretrain_seeds: int) -> list[str]:
+  """LABEL's runs ('random' has one: its fine-tuning seeds draw its initialisation)."""
+  return [RANDOM] if label == RANDOM else [run_name(label, k) for k in range(pretrain_seeds)]
+
+
 def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
   c = config_lib.load_config_file(lineup.TINY_REFERENCE if tiny else lineup.REFERENCE, REPO)
   if not tiny:
@@ -160,10 +181,10 @@ def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
   return c
 
 
-def run_config(label: str, opt: Options, steps: int, vocab_path: str,
-               cluster_map: str = '') -> ml_collections.ConfigDict:
+def run_config(label: str, opt: Options, steps: int, vocab_path: str, cluster_map: str = '',
+               pretrain_seed: int = 0) -> ml_collections.ConfigDict:
   """LABEL's own config (objective and model family, its overrides) with the reference's encoder
-  size, data and loop settings."""
+  size, data and loop settings; PRETRAIN_SEED offsets its seed (init, data order, masking)."""
   spec, overrides = RUNS[label]
   ref = reference_config(opt.tiny)
   c = config_lib.load_config_file(spec, REPO)
@@ -182,6 +203,7 @@ def run_config(label: str, opt: Options, steps: int, vocab_path: str,
   if opt.train_files and not opt.tiny:
     c.data.train_files = opt.train_files
   c.data.vocab_path = vocab_path
+  c.seed += pretrain_seed
   c.train.steps = steps
   c.train.warmup_steps = max(1, steps // 12)
   c.train.log_every_steps = max(1, min(100, steps))
@@ -324,24 +346,36 @@ def finetune_config(task: str, lr: float, init_dir: str, random_init: bool, opt:
   return c
 
 
-def finetune_dir(root: str, label: str, task: str, lr: float, seed: int) -> str:
-  return os.path.join(root, label, 'finetune', task, f'lr_{lr:g}', f'seed_{seed}')
+def finetune_dir(root: str, name: str, task: str, lr: float, seed: int) -> str:
+  """NAME: a run's workdir name (run_name)."""
+  return os.path.join(root, name, 'finetune', task, f'lr_{lr:g}', f'seed_{seed}')
 
 
-def cached_results(root: str, labels, tasks, rates, seeds: int) -> dict:
-  """{label: {task: {lr: [score per finished seed]}}} from the fine-tunes on disk."""
+def cached_results(root: str, labels, tasks, rates, seeds: int, pretrain_seeds: int = 1,
+                   only_run: int | None = None) -> dict:
+  """{label: {task: {lr: [score per finished fine-tune]}}} from the fine-tunes on disk, pooled
+  over the label's pre-training runs (ONLY_RUN: that run's alone)."""
   from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
   out = {}
   for label in labels:
+    names = run_names(label, pretrain_seeds)
+    if only_run is not None:
+      names = names[only_run:only_run + 1]
     for task in tasks:
       for lr in rates:
         scores = []
-        for k in range(seeds):
-          done = _read_json(os.path.join(finetune_dir(root, label, task, lr, k), runner.RESULT))
-          if done:
-            scores.append(done['metrics']['score'])
+        for name in names:
+          for k in range(seeds):
+            done = _read_json(os.path.join(finetune_dir(root, name, task, lr, k), runner.RESULT))
+            if done:
+              scores.append(done['metrics']['score'])
         out.setdefault(label, {}).setdefault(task, {})[lr] = scores
   return out
+
+
+def expected_scores(opt: Options, labels) -> dict[str, int]:
+  """Fine-tunes per label, rate and task once every run and seed has finished."""
+  return {label: opt.seeds * len(run_names(label, opt.pretrain_seeds)) for label in labels}
 
 
 def check_finetune_spec(opt: Options) -> None:
@@ -359,17 +393,17 @@ def check_finetune_spec(opt: Options) -> None:
   _write_json(spec_path, spec)
 
 
-def finetune_run(opt: Options, label: str) -> None:
-  """Every task x learning rate x seed of LABEL's downstream encoder ('random': the first
+def finetune_run(opt: Options, name: str) -> None:
+  """Every task x learning rate x seed of run NAME's downstream encoder ('random': the first
   run's architecture with fresh weights)."""
   from mlm_jax.finetune import suite  # pylint: disable=g-import-not-at-top
-  init_dir = os.path.join(opt.workdir, FIRST if label == RANDOM else label)
+  init_dir = os.path.join(opt.workdir, FIRST if name == RANDOM else name)
   for task in opt.tasks:
     for lr in opt.learning_rates:
-      base = finetune_config(task, lr, init_dir, label == RANDOM, opt)
+      base = finetune_config(task, lr, init_dir, name == RANDOM, opt)
       for k in range(opt.seeds):
-        out = finetune_dir(opt.workdir, label, task, lr, k)
-        print(f'== fine-tune {label} {task} lr {lr:g} seed {k}', flush=True)
+        out = finetune_dir(opt.workdir, name, task, lr, k)
+        print(f'== fine-tune {name} {task} lr {lr:g} seed {k}', flush=True)
         suite.run_one(base, task, k, out)
 
 
@@ -403,51 +437,87 @@ def probe_all(opt: Options, labels) -> None:
 
 # --- report ---
 
+def _native(run: dict) -> tuple[str, float] | None:
+  """(headline key, value) of a finished run's own evaluation, if it logged one."""
+  cfg = ml_collections.ConfigDict(run['config'])
+  key = objectives.objective(cfg.objective).headline(cfg.objective)
+  return (key, run['eval'][key]) if key in run['eval'] else None
+
+
 def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_step: int):
-  results = cached_results(opt.workdir, [RANDOM] + labels, opt.tasks, opt.learning_rates,
-                           opt.seeds)
+  everyone = [RANDOM] + labels
+  results = cached_results(opt.workdir, everyone, opt.tasks, opt.learning_rates, opt.seeds,
+                           opt.pretrain_seeds)
+  expected = expected_scores(opt, everyone)
   rows = []
-  for label in [RANDOM] + labels:
-    wd = os.path.join(opt.workdir, label)
-    probe = (_read_json(os.path.join(wd, 'probe.json')) or {}).get('probe_accuracy')
+  for label in everyone:
+    probe = (_read_json(os.path.join(opt.workdir, label, 'probe.json')) or {}).get(
+        'probe_accuracy')
+    common = dict(label=label, results=results[label], probe=probe, expected=expected[label])
     if label == RANDOM:
-      rows.append(dict(label=label, name='random init (BERT encoder)', steps=0, flops=0.0,
-                       train_s=0.0, results=results[label], probe=probe, native='-'))
+      rows.append(dict(common, name='random init (BERT encoder)', steps=0, flops=0.0,
+                       train_s=0.0, native='-'))
       continue
-    run = _read_json(os.path.join(wd, RUN_RECORD))
-    config = config_lib.load_config_file(RUNS[label][0], REPO)
-    downstream = models.family(config.model).downstream
-    native = '-'
-    if run:
-      cfg = ml_collections.ConfigDict(run['config'])
-      key = objectives.objective(cfg.objective).headline(cfg.objective)
-      if key in run['eval']:
-        native = f'{key} {run["eval"][key]:.3f}'
-    ran = run['config']['train']['steps'] if run else 0  # may differ by STEP_TOLERANCE
-    rows.append(dict(label=label, name=f'{label} ({downstream})',
-                     steps=ran if run else f'{steps[label]} (not run)',
-                     flops=per_token[label] * tokens_per_step * ran,
-                     train_s=train_seconds(wd, tokens_per_step) if run else 0.0,
-                     results=results[label], probe=probe, native=native))
+    names = run_names(label, opt.pretrain_seeds)
+    done = [n for n in names if os.path.isfile(os.path.join(opt.workdir, n, RUN_RECORD))]
+    runs = [_read_json(os.path.join(opt.workdir, n, RUN_RECORD)) for n in done]
+    downstream = models.family(config_lib.load_config_file(RUNS[label][0], REPO).model).downstream
+    name = (f'{label} ({downstream}; {len(done)} of {len(names)} pre-training runs)'
+            if len(names) > 1 else f'{label} ({downstream})')
+    if not runs:
+      rows.append(dict(common, name=name, steps=f'{steps[label]} (not run)', flops=0.0,
+                       train_s=0.0, native='-'))
+      continue
+    natives = [x for x in map(_native, runs) if x]
+    native = (f'{natives[0][0]} ' + ', '.join(f'{v:.3f}' for _, v in natives)) if natives else '-'
+    ran = runs[0]['config']['train']['steps']  # may differ by STEP_TOLERANCE
+    rows.append(dict(common, name=name, steps=ran, flops=per_token[label] * tokens_per_step * ran,
+                     train_s=statistics.mean(train_seconds(os.path.join(opt.workdir, n),
+                                                           tokens_per_step) for n in done),
+                     native=native))
   return rows, results
+
+
+def per_run_rows(opt: Options, labels, results: dict) -> list[dict]:
+  """For each label and task: every pre-training run's scores at the label's best (pooled) rate,
+  so the run-to-run spread can be read beside the fine-tuning seeds'."""
+  rows = []
+  for label in labels:
+    for task in opt.tasks:
+      best = report.best_lr(results[label][task])
+      if not best:
+        continue
+      runs = [cached_results(opt.workdir, [label], [task], [best[0]], opt.seeds,
+                             opt.pretrain_seeds, only_run=k)[label][task][best[0]]
+              for k in range(opt.pretrain_seeds)]
+      rows.append(dict(label=label, task=task, lr=best[0], runs=runs))
+  return rows
 
 
 def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str:
   from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
   rows, results = report_rows(opt, labels, per_token, steps, tokens_per_step)
   claims = [c for c in lineup.CLAIMS if {c[0], c[2]} <= set(labels) | {RANDOM}]
-  claim_rows = report.claim_rows(claims, results, opt.tasks, opt.seeds)
+  claim_rows = report.claim_rows(claims, results, opt.tasks,
+                                 expected_scores(opt, [RANDOM] + labels))
   rows_desc = ', '.join(f'{t} ({lineup.TASKS[t] or "all"} training rows)' for t in opt.tasks)
+  seeds = (f'{opt.pretrain_seeds} pre-training runs (config seed + 0..{opt.pretrain_seeds - 1})'
+           f' x {opt.seeds} fine-tuning seeds, pooled' if opt.pretrain_seeds > 1
+           else f'{opt.seeds} seeds')
   ft = lineup.FINETUNE
   note = (f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
           'equal training FLOPs. Fine-tuning: '
           f'{rows_desc}; {ft["preset"]}-{ft["size"]} recipe, {ft["epochs"]:g} epochs, length '
           f'{ft["max_seq_len"]}; learning rates {", ".join(f"{x:g}" for x in opt.learning_rates)}'
-          f'; {opt.seeds} seeds; each run and task at its best rate (median over seeds). '
+          f'; {seeds}; each run and task at its best rate (median). '
           f'CPU: {metrics.cpu_model()}.')
-  md = '\n\n'.join([report.results_markdown(rows, opt.tasks, opt.seeds),
-                    report.claims_markdown(claim_rows, opt.tasks), note,
-                    report.sweep_markdown(rows, opt.tasks, opt.learning_rates)]) + '\n'
+  parts = [report.results_markdown(rows, opt.tasks, opt.seeds),
+           report.claims_markdown(claim_rows, opt.tasks), note,
+           report.sweep_markdown(rows, opt.tasks, opt.learning_rates)]
+  if opt.pretrain_seeds > 1:
+    parts.append(report.per_run_markdown(per_run_rows(opt, labels, results),
+                                         opt.pretrain_seeds))
+  md = '\n\n'.join(parts) + '\n'
   with open(os.path.join(opt.workdir, 'shootout.md'), 'w', encoding='utf-8') as f:
     f.write(md)
   _write_json(os.path.join(opt.workdir, 'shootout.json'),
@@ -455,7 +525,7 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
                'note': note})
   report.plot(os.path.join(opt.workdir, 'shootout.png'), rows, opt.tasks,
               f'{FIRST} budget {opt.budget_steps} steps; best lr of '
-              f'{len(opt.learning_rates)}; {opt.seeds} seeds')
+              f'{len(opt.learning_rates)}; {seeds}')
   return md
 
 
@@ -480,11 +550,12 @@ def run(opt: Options) -> str:
     check_finetune_spec(opt)
     for o in to_train(opt, labels):  # each run, then its fine-tunes: run by run
       cluster_map = build_cluster_map(opt, o) if uses_cluster_map(o) else ''
-      config = run_config(o, opt, steps[o], vocab_path, cluster_map)
-      train_or_reuse(o, config, os.path.join(opt.workdir, o))
-      finetune_run(opt, o)
-      if o == FIRST:
-        finetune_run(opt, RANDOM)
+      for k, name in enumerate(run_names(o, opt.pretrain_seeds)):
+        config = run_config(o, opt, steps[o], vocab_path, cluster_map, pretrain_seed=k)
+        train_or_reuse(name, config, os.path.join(opt.workdir, name))
+        finetune_run(opt, name)
+        if name == FIRST:
+          finetune_run(opt, RANDOM)
     if opt.probe_steps:
       probe_all(opt, labels)
     print(f'== done in {(time.time() - t0) / 60:.1f} min', flush=True)

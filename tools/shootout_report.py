@@ -3,8 +3,8 @@ results table, the claims table (each paper's claim, our measurement, a verdict)
 Pure functions of the numbers (no JAX, no flags), so tools/shootout.py --report_only and the
 tests share them.
 
-A result is {lr: [score per seed]} per (run, task); scores are fractions (accuracy, Pearson /
-Spearman mean), shown x100.
+A result is {lr: [score per fine-tune]} per (run, task), pooled over the run's pre-training runs
+when there are several; scores are fractions (accuracy, Pearson / Spearman mean), shown x100.
 """
 import statistics
 
@@ -20,9 +20,15 @@ def best_lr(by_lr: dict[float, list[float]]) -> tuple[float, list[float]] | None
 
 
 def missing_rates(by_lr: dict[float, list[float]], seeds: int) -> int:
-  """How many of the swept rates lack some seed: a best rate over a partial sweep is not the
-  protocol's, so verdicts wait for it (cells show it)."""
+  """How many of the swept rates lack some of their SEEDS fine-tunes: a best rate over a partial
+  sweep is not the protocol's, so verdicts wait for it (cells show it)."""
   return sum(len(scores) < seeds for scores in by_lr.values())
+
+
+def _expected(seeds: int | dict[str, int], run: str) -> int:
+  """Fine-tunes per rate for RUN: SEEDS, or SEEDS[RUN] when runs differ (several pre-training
+  runs pooled for some, one for random init)."""
+  return seeds[run] if isinstance(seeds, dict) else seeds
 
 
 def spread(scores: list[float]) -> str:
@@ -57,16 +63,18 @@ def overall(verdicts: list[str]) -> str:
   return 'partly: ' + ', '.join(verdicts)
 
 
-def claim_rows(claims, results: dict, tasks, seeds: int) -> list[dict]:
+def claim_rows(claims, results: dict, tasks, seeds: int | dict[str, int]) -> list[dict]:
   """One row per claim: per task a's and b's best-lr scores and the verdict, and the overall.
-  RESULTS: {run: {task: {lr: [scores]}}}; a side whose sweep lacks seeds gets no verdict."""
+  RESULTS: {run: {task: {lr: [scores]}}}; a side whose sweep lacks fine-tunes (SEEDS per rate,
+  or SEEDS[run]) gets no verdict."""
   rows = []
   for a, relation, b, text in claims:
     per_task, verdicts = {}, []
     for task in tasks:
       by_a, by_b = results.get(a, {}).get(task, {}), results.get(b, {}).get(task, {})
       ra, rb = best_lr(by_a), best_lr(by_b)
-      partial = [x for x, by in ((a, by_a), (b, by_b)) if missing_rates(by, seeds)]
+      partial = [x for x, by in ((a, by_a), (b, by_b))
+                 if missing_rates(by, _expected(seeds, x))]
       if ra and rb and partial:
         per_task[task] = (f'{spread(ra[1])} vs {spread(rb[1])}: sweep incomplete for '
                           f'{", ".join(partial)}')
@@ -93,7 +101,8 @@ def claims_markdown(rows: list[dict], tasks) -> str:
 
 def results_markdown(rows: list[dict], tasks, seeds: int) -> str:
   """ROWS: dicts with name, steps, flops, train_s, results {task: {lr: [scores]}}, probe
-  (accuracy or None) and native (str). A partial sweep is marked '(k of n rates)'."""
+  (accuracy or None), native (str) and optionally expected (fine-tunes per rate, else SEEDS).
+  A partial sweep is marked '(k of n rates)'."""
   head = ('| run (encoder fine-tuned) | steps | train FLOPs | train time | '
           + ' | '.join(f'{t}: median (min-max) @ lr' for t in tasks)
           + ' | probe acc. (biased toward MLM) | native eval |')
@@ -103,7 +112,7 @@ def results_markdown(rows: list[dict], tasks, seeds: int) -> str:
     for t in tasks:
       by_lr = r['results'].get(t, {})
       best = best_lr(by_lr)
-      missing = missing_rates(by_lr, seeds)
+      missing = missing_rates(by_lr, r.get('expected', seeds))
       note = f' ({len(by_lr) - missing} of {len(by_lr)} rates)' if missing else ''
       cells.append(f'{spread(best[1])} @ {best[0]:g}{note}' if best else 'not run')
     train = f'{r["train_s"] / 60:.0f} min' if r.get('train_s') else '-'
@@ -123,6 +132,18 @@ def sweep_markdown(rows: list[dict], tasks, learning_rates) -> str:
       by_lr = r['results'].get(t, {})
       lines.append(f'| {r["label"]} | {t} | ' + ' | '.join(
           spread(by_lr[lr]) if by_lr.get(lr) else '-' for lr in learning_rates) + ' |')
+  return '\n'.join(lines)
+
+
+def per_run_markdown(rows: list[dict], pretrain_seeds: int) -> str:
+  """ROWS: dicts with label, task, lr and runs ([scores] per pre-training run): each run's
+  fine-tuning seeds at the label's best pooled rate, the run-to-run spread beside theirs."""
+  lines = ['| run | task | best lr | ' + ' | '.join(
+      f'pre-training run {k}' for k in range(pretrain_seeds)) + ' |',
+           '|---|---|---|' + '---|' * pretrain_seeds]
+  for r in rows:
+    lines.append(f'| {r["label"]} | {r["task"]} | {r["lr"]:g} | ' + ' | '.join(
+        spread(s) if s else '-' for s in r['runs']) + ' |')
   return '\n'.join(lines)
 
 
