@@ -134,7 +134,7 @@ def test_claim_rows_and_tables_from_cached_results(tmp_path):
   partial = {'a': {'t1': {1e-3: [0.6, 0.61, 0.62], 3e-3: [0.7]}},
              'b': {'t1': {1e-3: [0.5, 0.51, 0.52], 3e-3: [0.5, 0.5, 0.5]}}}
   row = report.claim_rows([('a', 'beats', 'b', 'A beats B')], partial, ['t1'], 3)[0]
-  assert row['verdict'] == 'incomplete' and 'sweep incomplete for a' in row['per_task']['t1']
+  assert row['verdict'] == 'incomplete' and 'fine-tunes missing for a' in row['per_task']['t1']
   cell = report.results_markdown([dict(run_rows[0], results=partial['a'])], ['t1'], 3)
   assert '@ 0.003 (1 of 2 rates)' in cell
   assert sweep[2] == '| a | t1 | - | 61.0 (60.0-62.0) |'
@@ -273,3 +273,34 @@ def test_the_report_pools_pre_training_runs(tmp_path):
   assert '2 pre-training runs (config seed + 0..1) x 1 fine-tuning seeds, pooled' in md
   assert '| mlm | stsb | 0.001 | 20.0 (20.0-20.0) | 17.0 (17.0-17.0) |' in lines
   assert 'reproduced' in next(line for line in lines if line.startswith('| budget check'))
+  # a third run not yet trained: the row says so, its cells keep the finished runs' sweep, and
+  # the verdicts wait for it
+  opt.pretrain_seeds = 3
+  lines = shootout.write_report(opt, ['mlm'], {'mlm': 1e6}, {'mlm': 100}, 16384).splitlines()
+  row = next(line for line in lines if line.startswith('| mlm ('))
+  assert row.startswith('| mlm (BERT encoder; 2 of 3 pre-training runs) | 100 |')
+  assert '| 18.5 (17.0-20.0) @ 0.001 |' in row  # no "(k of n rates)": every rate ran
+  budget = next(line for line in lines if line.startswith('| budget check'))
+  assert 'fine-tunes missing for mlm' in budget and budget.endswith('| incomplete |')
+  # a report asked for fewer runs than the workdir holds names the ones it leaves out
+  opt.pretrain_seeds = 1
+  md = shootout.write_report(opt, ['mlm'], {'mlm': 1e6}, {'mlm': 100}, 16384)
+  assert 'Not pooled (past --pretrain_seeds=1): mlm_pretrain_seed1.' in md
+  assert '| mlm (BERT encoder) | 100 | 1.64e+12 | 1 min | 20.0 (20.0-20.0) @ 0.001 |' in md
+
+
+def test_later_pre_training_runs_take_run_zeros_step_count(tmp_path, monkeypatch):
+  """A reused run 0 may sit within STEP_TOLERANCE of its equal-compute count: the runs pooled
+  with it train its count, so they differ from it in the seed alone."""
+  trained = []
+
+  def train_or_reuse(name, config, workdir):
+    trained.append((name, config.seed, config.train.steps))
+    return {'config': {'train': {'steps': 2390 if name == 'mlm' else config.train.steps}}}
+
+  monkeypatch.setattr(shootout, 'train_or_reuse', train_or_reuse)
+  monkeypatch.setattr(shootout, 'finetune_run', lambda opt, name: None)
+  monkeypatch.setattr(shootout, 'write_report', lambda *a: '')
+  shootout.run(_opt(tmp_path, objectives=('mlm',), pretrain_seeds=3))
+  assert trained == [('mlm', 0, 2400), ('mlm_pretrain_seed1', 1, 2390),
+                     ('mlm_pretrain_seed2', 2, 2390)]

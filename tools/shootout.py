@@ -12,9 +12,10 @@ The line-up, budget, fine-tuning protocol and claims are configs/shootout.py. St
    own objective keys; the first run takes --budget_steps, the others the steps that spend the
    same training FLOPs (objectives.flops_per_token). C-RTS's cluster map is k-means of the first
    run's embeddings (WORKDIR/crts_clusters.txt). --pretrain_seeds=N trains each run N times
-   (config seed + k; WORKDIR/<label>_pretrain_seed<k> for k >= 1): one pre-training run moves
-   the fine-tuned scores by more than the fine-tuning seeds do (README), so each row pools
-   N x seeds fine-tunes and the verdicts judge the pooled ranges.
+   (config seed + k, run 0's step count; WORKDIR/<label>_pretrain_seed<k> for k >= 1): one
+   pre-training run moves the fine-tuned scores by more than the fine-tuning seeds do (README),
+   so each row pools N x seeds fine-tunes and the verdicts judge the pooled ranges. The report
+   needs the same --pretrain_seeds (it names runs it finds beyond N).
 2. Fine-tune every run's downstream encoder, and a randomly initialised one ('random'), on each
    task x learning rate x seed into WORKDIR/<run>/finetune/<task>/lr_<lr>/seed_<k>.
 3. (--probe_steps > 0) the frozen-encoder masked-token probe, a secondary column: it is biased
@@ -378,6 +379,18 @@ def expected_scores(opt: Options, labels) -> dict[str, int]:
   return {label: opt.seeds * len(run_names(label, opt.pretrain_seeds)) for label in labels}
 
 
+def runs_beyond(opt: Options, labels) -> list[str]:
+  """Pre-training runs in the workdir past --pretrain_seeds (a report made without them would
+  silently judge fewer runs than were trained)."""
+  found = []
+  for label in labels:
+    k = opt.pretrain_seeds
+    while os.path.isdir(os.path.join(opt.workdir, run_name(label, k))):
+      found.append(run_name(label, k))
+      k += 1
+  return found
+
+
 def check_finetune_spec(opt: Options) -> None:
   """Records the fine-tuning protocol in WORKDIR/finetune_spec.json; a cache made under another
   one is refused (tasks may be added; settings and a task's rows may not change)."""
@@ -464,6 +477,10 @@ def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_s
     downstream = models.family(config_lib.load_config_file(RUNS[label][0], REPO).model).downstream
     name = (f'{label} ({downstream}; {len(done)} of {len(names)} pre-training runs)'
             if len(names) > 1 else f'{label} ({downstream})')
+    if len(names) > 1:  # cells judge the finished runs' sweeps; the name says how many finished
+      common['expected'] = opt.seeds * max(1, len(done))
+      if probe is not None:
+        common['probe_note'] = ' (run 0)'
     if not runs:
       rows.append(dict(common, name=name, steps=f'{steps[label]} (not run)', flops=0.0,
                        train_s=0.0, native='-'))
@@ -502,8 +519,8 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
                                  expected_scores(opt, [RANDOM] + labels))
   rows_desc = ', '.join(f'{t} ({lineup.TASKS[t] or "all"} training rows)' for t in opt.tasks)
   seeds = (f'{opt.pretrain_seeds} pre-training runs (config seed + 0..{opt.pretrain_seeds - 1})'
-           f' x {opt.seeds} fine-tuning seeds, pooled' if opt.pretrain_seeds > 1
-           else f'{opt.seeds} seeds')
+           f' x {opt.seeds} fine-tuning seeds, pooled; random init: {opt.seeds} seeds'
+           if opt.pretrain_seeds > 1 else f'{opt.seeds} seeds')
   ft = lineup.FINETUNE
   note = (f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
           'equal training FLOPs. Fine-tuning: '
@@ -517,6 +534,9 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
   if opt.pretrain_seeds > 1:
     parts.append(report.per_run_markdown(per_run_rows(opt, labels, results),
                                          opt.pretrain_seeds))
+  if beyond := runs_beyond(opt, labels):
+    parts.append(f'Not pooled (past --pretrain_seeds={opt.pretrain_seeds}): '
+                 f'{", ".join(beyond)}.')
   md = '\n\n'.join(parts) + '\n'
   with open(os.path.join(opt.workdir, 'shootout.md'), 'w', encoding='utf-8') as f:
     f.write(md)
@@ -550,9 +570,12 @@ def run(opt: Options) -> str:
     check_finetune_spec(opt)
     for o in to_train(opt, labels):  # each run, then its fine-tunes: run by run
       cluster_map = build_cluster_map(opt, o) if uses_cluster_map(o) else ''
+      ran = steps[o]
       for k, name in enumerate(run_names(o, opt.pretrain_seeds)):
-        config = run_config(o, opt, steps[o], vocab_path, cluster_map, pretrain_seed=k)
-        train_or_reuse(name, config, os.path.join(opt.workdir, name))
+        config = run_config(o, opt, ran, vocab_path, cluster_map, pretrain_seed=k)
+        done = train_or_reuse(name, config, os.path.join(opt.workdir, name))
+        if done:  # later runs take run 0's own count (a reused run may be within 2% of steps[o])
+          ran = done['config']['train']['steps']
         finetune_run(opt, name)
         if name == FIRST:
           finetune_run(opt, RANDOM)

@@ -10,7 +10,7 @@ import statistics
 
 
 def best_lr(by_lr: dict[float, list[float]]) -> tuple[float, list[float]] | None:
-  """(lr, scores) with the highest median over seeds (ties: the smaller lr); None if no lr has
+  """(lr, scores) with the highest median over fine-tunes (ties: the smaller lr); None if no lr has
   results. The papers pick the rate on the dev set they report, and so does this."""
   done = {lr: s for lr, s in by_lr.items() if s}
   if not done:
@@ -76,7 +76,7 @@ def claim_rows(claims, results: dict, tasks, seeds: int | dict[str, int]) -> lis
       partial = [x for x, by in ((a, by_a), (b, by_b))
                  if missing_rates(by, _expected(seeds, x))]
       if ra and rb and partial:
-        per_task[task] = (f'{spread(ra[1])} vs {spread(rb[1])}: sweep incomplete for '
+        per_task[task] = (f'{spread(ra[1])} vs {spread(rb[1])}: fine-tunes missing for '
                           f'{", ".join(partial)}')
       elif ra and rb:
         v = verdict(ra[1], rb[1], relation)
@@ -117,7 +117,8 @@ def results_markdown(rows: list[dict], tasks, seeds: int) -> str:
       cells.append(f'{spread(best[1])} @ {best[0]:g}{note}' if best else 'not run')
     train = f'{r["train_s"] / 60:.0f} min' if r.get('train_s') else '-'
     flops = f'{r["flops"]:.2e}' if r.get('flops') else '0'
-    probe = f'{r["probe"]:.4f}' if r.get('probe') is not None else '-'
+    probe = (f'{r["probe"]:.4f}{r.get("probe_note", "")}' if r.get('probe') is not None
+             else '-')
     lines.append(f'| {r["name"]} | {r["steps"]} | {flops} | {train} | ' + ' | '.join(cells)
                  + f' | {probe} | {r.get("native", "-")} |')
   return '\n'.join(lines)
