@@ -22,11 +22,14 @@ from mlm_jax import config_lib  # noqa: E402
 
 
 def get_config(arg: str | None = None):
-  v = config_lib.parse_variant(arg, {'size': 'mini', 'seq_len': 128})
+  # positions: learned (BERT's table) | rotary (learns faster at small budgets: README, "Demo
+  # recipe"; not exportable to BertForMaskedLM) | alibi | none
+  v = config_lib.parse_variant(arg, {'size': 'mini', 'seq_len': 128, 'positions': 'learned'})
   c = base.get_base_config()
   config_lib.set_bert_size(c, v['size'])
   c.model.vocab_size = 8000
   c.model.max_positions = max(128, v['seq_len'])
+  c.model.position_scheme = v['positions']
   c.data.task = 'files'
   c.data.format = 'wikiextractor'
   c.data.min_doc_words = 20

@@ -53,7 +53,7 @@ NGRAM_LEXICON, CLUSTER_MAP = '{ngram_lexicon}', '{cluster_map}'  # filled in (co
 # The encoder every run gets from the reference (ELECTRA-style runs: the discriminator, with
 # embeddings as wide as it, so no projection).
 MODEL_KEYS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions',
-              'dropout_rate', 'attention_dropout_rate')
+              'position_scheme', 'dropout_rate', 'attention_dropout_rate')
 # Keys that change how often a run logs, evaluates or saves, not what it learns.
 CADENCE_KEYS = ('train.log_every_steps', 'train.peak_flops', 'eval.every_steps',
                 'checkpoint.every_steps', 'checkpoint.keep')
