@@ -100,7 +100,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
        f'{jax.process_count()} process(es)')
 
   # Measured before the input pipeline starts, so it has the cores to itself.
-  peak = metrics.peak_flops_per_device(t_cfg.peak_flops) * jax.device_count()
+  peak_per_device, peak_source = metrics.peak_flops_source(t_cfg.peak_flops)
+  peak = peak_per_device * jax.device_count()
+  _log(f'MFU against {peak_per_device / 1e9:,.0f} GFLOP/s per device ({peak_source})')
+  mfu_warned = False
 
   # Phase: data.
   source = pipeline.build_source(
@@ -255,6 +258,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
         elapsed = time.time() - interval_start
         values['tokens_per_sec'] = tokens_per_step * interval_steps / elapsed
         values['mfu'] = values['tokens_per_sec'] * flops_per_token / peak
+        if not mfu_warned and (warning := metrics.mfu_warning(values['mfu'], peak_per_device,
+                                                                peak_source)):
+          _log(warning)
+          mfu_warned = True
         # Non-pad fraction of this host's rows over the interval.
         values['packing_efficiency'] = nonpad / (interval_steps * host_batch * config.data.seq_len)
         values['nonfinite_steps'] = int(jax.device_get(train_state.nonfinite_steps))

@@ -31,6 +31,16 @@ def test_progress_line_and_peak():
   assert 'step 50/100' in line and 'ETA 0m10s' in line and '1,000 tok/s' in line
   assert 'disc_accuracy 0.250' in line
   assert metrics.measure_peak_flops(size=256, repeats=2) > 1e8
+  assert metrics.peak_flops_source(5e11) == (5e11, 'train.peak_flops')
+
+
+def test_an_mfu_above_one_names_the_under_measured_peak():
+  """A matmul peak measured on a busy machine reads low (a shoot-out run logged 'mfu 113%')."""
+  line = metrics.mfu_warning(1.13, 4.1e10, 'a matmul measured at start')
+  assert line.startswith('mfu 113%: the matmul peak measured at start (41 GFLOP/s) read low')
+  assert 'train.peak_flops' in line
+  assert metrics.mfu_warning(0.6, 4.1e10, 'a matmul measured at start') == ''
+  assert metrics.mfu_warning(1.2, 9.9e14, 'NVIDIA H100 datasheet') == ''  # not a measurement
 
 
 def _tensorboard_tags(directory) -> set[str]:
