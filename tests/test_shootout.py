@@ -306,16 +306,20 @@ def test_later_pre_training_runs_take_run_zeros_step_count(tmp_path, monkeypatch
                      ('mlm_pretrain_seed2', 2, 2390)]
 
 
-def test_a_rotary_reference_gives_every_run_rotary_positions(tmp_path, monkeypatch):
-  """configs/wiki.py:positions=rotary as the reference: every family takes it (model and
+def test_a_rotary_reference_gives_every_run_rotary_positions(tmp_path):
+  """--reference=configs/wiki.py:size=tiny,positions=rotary: every family takes it (model and
   objective checks pass; ELECTRA's generator included)."""
-  monkeypatch.setattr(shootout.lineup, 'REFERENCE', 'configs/wiki.py:size=tiny,positions=rotary')
-  opt = _opt(tmp_path)
+  opt = _opt(tmp_path, reference='configs/wiki.py:size=tiny,positions=rotary')
   for o in shootout.RUNS:
     c = shootout.run_config(o, opt, 100, '/v/vocab.txt')
     assert c.model.position_scheme == 'rotary', o
     models.validate(c.model)
     if not set(shootout.RUNS[o][1].values()) & {shootout.CLUSTER_MAP, shootout.NGRAM_LEXICON}:
       objectives.validate(c.objective, c.model, c.data.seq_len)  # (those two read their files)
-  monkeypatch.setattr(shootout.lineup, 'REFERENCE', 'configs/wiki.py:size=tiny')
-  assert shootout.run_config('mlm', opt, 100, '/v/vocab.txt').model.position_scheme == 'learned'
+  assert shootout.run_config('mlm', _opt(tmp_path), 100, '/v/vocab.txt').model.position_scheme \
+      == 'learned'
+  with pytest.raises(ConfigError, match=r"--reference=configs/wiki.py:size=tiny,positions=x: "):
+    shootout.check(_opt(tmp_path, objectives=('mlm',),
+                        reference='configs/wiki.py:size=tiny,positions=x'))
+  with pytest.raises(ConfigError, match='--reference=configs/nope.py'):
+    shootout.check(_opt(tmp_path, reference='configs/nope.py'))

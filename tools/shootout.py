@@ -4,7 +4,7 @@ compute, with the papers' own yardstick (GLUE fine-tuning, several seeds, a lear
 python tools/shootout.py --workdir=/tmp/shootout --train_files='/data/enwiki/*/wiki_*' \
     --vocab_path=/tmp/wiki/wordpiece/vocab.txt --glue_dir=/data/glue \
     [--objectives=mlm,electra,rts] [--budget_steps=2400] [--ngram_lexicon=LEX.npz] \
-    [--pretrain_seeds=3]
+    [--pretrain_seeds=3] [--reference=configs/wiki.py:size=tiny,positions=rotary]
 python tools/shootout.py --workdir=/tmp/shootout --report_only   # table + plot from the cache
 
 The line-up, budget, fine-tuning protocol and claims are configs/shootout.py. Steps, in order:
@@ -81,6 +81,7 @@ class Options:
   tiny: bool = False
   report_only: bool = False
   train_reference: bool = True
+  reference: str = ''  # '' -> configs/shootout.py REFERENCE
 
 
 def define_flags() -> None:
@@ -105,6 +106,9 @@ def define_flags() -> None:
   flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes, built-in corpus, 2-step fine-tunes: '
                     'a smoke test.')
   flags.DEFINE_bool('report_only', False, 'Only rebuild the report from what is cached.')
+  flags.DEFINE_string('reference', '', 'The encoder, data and loop every run gets (a config '
+                      f'path:variant; default {lineup.REFERENCE}). Another one needs its own '
+                      '--workdir (the cached runs record theirs).')
   flags.DEFINE_bool('train_reference', True, f'Train (or reuse) the {FIRST} run and the '
                     'random-init fine-tunes first. false: only the --objectives runs (a row '
                     'added in another sitting or on another machine; the report compares it '
@@ -120,7 +124,7 @@ def options_from_flags() -> Options:
   return Options(f.workdir, f.train_files, f.vocab_path, f.glue_dir, f.ngram_lexicon,
                  tuple(o.strip() for o in f.objectives), f.budget_steps, rates, f.seeds,
                  f.pretrain_seeds, tuple(f.tasks), f.probe_steps, f.tiny, f.report_only,
-                 f.train_reference)
+                 f.train_reference, f.reference)
 
 
 def check(opt: Options) -> list[str]:
@@ -140,6 +144,10 @@ def check(opt: Options) -> list[str]:
   if any(not 0 < lr < 1 for lr in opt.learning_rates):
     raise ConfigError(f'--learning_rates={opt.learning_rates}: each in (0, 1)')
   labels = [FIRST] + [o for o in dict.fromkeys(opt.objectives) if o != FIRST]
+  try:
+    models.validate(reference_config(opt.tiny, opt.reference).model)
+  except (ConfigError, OSError, ImportError) as e:
+    raise ConfigError(f'--reference={opt.reference}: {e}') from None
   if opt.report_only:
     return labels
   if not opt.tiny:
@@ -173,8 +181,10 @@ def run_names(label: str, pretrain_seeds: int) -> list[str]:
   return [RANDOM] if label == RANDOM else [run_name(label, k) for k in range(pretrain_seeds)]
 
 
-def reference_config(tiny: bool = False) -> ml_collections.ConfigDict:
-  c = config_lib.load_config_file(lineup.TINY_REFERENCE if tiny else lineup.REFERENCE, REPO)
+def reference_config(tiny: bool = False, spec: str = '') -> ml_collections.ConfigDict:
+  """SPEC's config ('': the line-up's REFERENCE; --tiny: configs/smoke.py, unless SPEC)."""
+  c = config_lib.load_config_file(spec or (lineup.TINY_REFERENCE if tiny else lineup.REFERENCE),
+                                  REPO)
   if not tiny:
     c.unlock()
     for key, value in lineup.TRAIN.items():
@@ -187,7 +197,7 @@ def run_config(label: str, opt: Options, steps: int, vocab_path: str, cluster_ma
   """LABEL's own config (objective and model family, its overrides) with the reference's encoder
   size, data and loop settings; PRETRAIN_SEED offsets its seed (init, data order, masking)."""
   spec, overrides = RUNS[label]
-  ref = reference_config(opt.tiny)
+  ref = reference_config(opt.tiny, opt.reference)
   c = config_lib.load_config_file(spec, REPO)
   c.unlock()
   for key in MODEL_KEYS:
@@ -427,7 +437,7 @@ def probe_all(opt: Options, labels) -> None:
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   from mlm_jax import probe, state  # pylint: disable=g-import-not-at-top
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  ref = reference_config(opt.tiny)
+  ref = reference_config(opt.tiny, opt.reference)
   spec = probe.ProbeSpec(steps=opt.probe_steps, batch_size=32, max_predictions=0,
                          eval_batches=2 if opt.tiny else 20, seed=ref.seed)
   want = {'spec': json.loads(json.dumps(dataclasses.asdict(spec)))}
@@ -522,7 +532,9 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
            f' x {opt.seeds} fine-tuning seeds, pooled; random init: {opt.seeds} seeds'
            if opt.pretrain_seeds > 1 else f'{opt.seeds} seeds')
   ft = lineup.FINETUNE
-  note = (f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
+  reference = opt.reference or (lineup.TINY_REFERENCE if opt.tiny else lineup.REFERENCE)
+  note = (f'Encoder, data and loop: {reference}. '
+          f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
           'equal training FLOPs. Fine-tuning: '
           f'{rows_desc}; {ft["preset"]}-{ft["size"]} recipe, {ft["epochs"]:g} epochs, length '
           f'{ft["max_seq_len"]}; learning rates {", ".join(f"{x:g}" for x in opt.learning_rates)}'
@@ -553,7 +565,7 @@ def run(opt: Options) -> str:
   labels = check(opt)
   os.makedirs(opt.workdir, exist_ok=True)
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  ref = reference_config(opt.tiny)
+  ref = reference_config(opt.tiny, opt.reference)
   if opt.vocab_path:
     vocab_path = opt.vocab_path
   elif opt.tiny and not opt.report_only:  # a SentencePiece model of the built-in corpus, once
