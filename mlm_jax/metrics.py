@@ -49,6 +49,9 @@ def peak_flops_per_device(configured: float) -> float:
   return peak_flops_source(configured)[0]
 
 
+MEASURED_AT_START = 'a matmul measured at start'
+
+
 def peak_flops_source(configured: float) -> tuple[float, str]:
   """(per-device peak FLOP/s, where it came from): train.peak_flops, the device kind's
   datasheet figure, or a matmul measured now (on a busy machine that reads low, and MFU high)."""
@@ -57,15 +60,15 @@ def peak_flops_source(configured: float) -> tuple[float, str]:
   kind = jax.devices()[0].device_kind
   if kind in PEAK_FLOPS:
     return PEAK_FLOPS[kind], f'{kind} datasheet'
-  return measure_peak_flops(), 'a matmul measured at start'
+  return measure_peak_flops(), MEASURED_AT_START
 
 
 def mfu_warning(mfu: float, peak: float, source: str) -> str:
   """One line when an MFU above 100% shows the peak was under-measured, else ''."""
-  if mfu <= 1.0 or source != 'a matmul measured at start':
+  if mfu <= 1.0 or source != MEASURED_AT_START:
     return ''
   return (f'mfu {100 * mfu:.0f}%: the matmul peak measured at start ({peak / 1e9:.0f} GFLOP/s) '
-          'read low, the machine was busy then; set train.peak_flops for a true MFU')
+          'read low (the machine was likely busy then); set train.peak_flops for a true MFU')
 
 
 def read_records(workdir: str, latest: bool = True) -> list[dict]:

@@ -323,3 +323,17 @@ def test_a_rotary_reference_gives_every_run_rotary_positions(tmp_path):
                         reference='configs/wiki.py:size=tiny,positions=x'))
   with pytest.raises(ConfigError, match='--reference=configs/nope.py'):
     shootout.check(_opt(tmp_path, reference='configs/nope.py'))
+  # checked as each run will train: 512-token rows need more than MLM's 20 predictions
+  with pytest.raises(ConfigError, match=r'seq_len=512: mlm: .*max_predictions'):
+    shootout.check(_opt(tmp_path, objectives=('mlm',),
+                        reference='configs/wiki.py:size=tiny,seq_len=512'))
+  with pytest.raises(ConfigError, match='--reference with --tiny'):
+    shootout.check(shootout.Options(workdir=str(tmp_path), tiny=True, glue_dir=str(tmp_path),
+                                    reference='configs/wiki.py:size=tiny'))
+  # a workdir records its reference: another one (or the default) is refused, reports included
+  shootout.check_finetune_spec(opt)
+  shootout.check_finetune_spec(opt, write=False)
+  for other in (_opt(tmp_path), _opt(tmp_path, report_only=True)):
+    with pytest.raises(ConfigError, match=r'another fine-tuning protocol or --reference \('
+                       r'configs/wiki.py:size=tiny,positions=rotary\)'):
+      shootout.check_finetune_spec(other, write=not other.report_only)

@@ -53,7 +53,8 @@ NGRAM_LEXICON, CLUSTER_MAP = '{ngram_lexicon}', '{cluster_map}'  # filled in (co
 # The encoder every run gets from the reference (ELECTRA-style runs: the discriminator, with
 # embeddings as wide as it, so no projection).
 MODEL_KEYS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads', 'mlp_dim', 'max_positions',
-              'position_scheme', 'dropout_rate', 'attention_dropout_rate')
+              'position_scheme', 'rotary_base', 'local_rotary_base', 'dropout_rate',
+              'attention_dropout_rate')
 # Keys that change how often a run logs, evaluates or saves, not what it learns.
 CADENCE_KEYS = ('train.log_every_steps', 'train.peak_flops', 'eval.every_steps',
                 'checkpoint.every_steps', 'checkpoint.keep')
@@ -106,9 +107,10 @@ def define_flags() -> None:
   flags.DEFINE_bool('tiny', False, 'configs/smoke.py sizes, built-in corpus, 2-step fine-tunes: '
                     'a smoke test.')
   flags.DEFINE_bool('report_only', False, 'Only rebuild the report from what is cached.')
-  flags.DEFINE_string('reference', '', 'The encoder, data and loop every run gets (a config '
-                      f'path:variant; default {lineup.REFERENCE}). Another one needs its own '
-                      '--workdir (the cached runs record theirs).')
+  flags.DEFINE_string('reference', '', 'The encoder (size, positions, dropout), data and loop '
+                      'every run gets (a config path:variant; default '
+                      f'{lineup.REFERENCE}; configs/shootout.py TRAIN still sets batch and rate). '
+                      'A workdir records its reference and refuses another.')
   flags.DEFINE_bool('train_reference', True, f'Train (or reuse) the {FIRST} run and the '
                     'random-init fine-tunes first. false: only the --objectives runs (a row '
                     'added in another sitting or on another machine; the report compares it '
@@ -144,10 +146,18 @@ def check(opt: Options) -> list[str]:
   if any(not 0 < lr < 1 for lr in opt.learning_rates):
     raise ConfigError(f'--learning_rates={opt.learning_rates}: each in (0, 1)')
   labels = [FIRST] + [o for o in dict.fromkeys(opt.objectives) if o != FIRST]
-  try:
-    models.validate(reference_config(opt.tiny, opt.reference).model)
-  except (ConfigError, OSError, ImportError) as e:
-    raise ConfigError(f'--reference={opt.reference}: {e}') from None
+  if opt.reference and opt.tiny:
+    raise ConfigError('--reference with --tiny: --tiny trains configs/smoke.py on the built-in '
+                      'corpus; give one of them')
+  for o in labels:  # every run as it will train, with the reference's encoder
+    try:
+      c = run_config(o, opt, 1, opt.vocab_path)
+      models.validate(c.model)
+      if not set(RUNS[o][1].values()) & {CLUSTER_MAP, NGRAM_LEXICON}:  # (those read files)
+        objectives.validate(c.objective, c.model, c.data.seq_len)
+    except (ConfigError, OSError, ImportError, ValueError) as e:
+      raise ConfigError(f'--reference={opt.reference}: {o}: {e}' if opt.reference
+                        else f'{o}: {e}') from None
   if opt.report_only:
     return labels
   if not opt.tiny:
@@ -333,10 +343,12 @@ def build_cluster_map(opt: Options, label: str) -> str:
 # --- fine-tuning ---
 
 def finetune_spec(opt: Options) -> dict:
-  """What every cached fine-tune shares; a cache made under another spec is refused."""
+  """What every cached run and fine-tune shares; a cache made under another spec is refused."""
   spec = {'finetune': lineup.FINETUNE, 'tasks': {t: lineup.TASKS[t] for t in opt.tasks}}
   if opt.tiny:
     spec['tiny'] = True
+  if opt.reference:  # only when set, so workdirs made before the flag keep matching
+    spec['reference'] = opt.reference
   return spec
 
 
@@ -401,19 +413,21 @@ def runs_beyond(opt: Options, labels) -> list[str]:
   return found
 
 
-def check_finetune_spec(opt: Options) -> None:
-  """Records the fine-tuning protocol in WORKDIR/finetune_spec.json; a cache made under another
-  one is refused (tasks may be added; settings and a task's rows may not change)."""
+def check_finetune_spec(opt: Options, write: bool = True) -> None:
+  """Records the protocol (fine-tuning settings, --reference) in WORKDIR/finetune_spec.json; a
+  cache made under another one is refused (tasks may be added; settings, a task's rows and the
+  reference may not change). WRITE=False (a report): only the check."""
   spec_path = os.path.join(opt.workdir, 'finetune_spec.json')
   spec, recorded = finetune_spec(opt), _read_json(spec_path) or {}
   if recorded:
     same_rows = all(recorded['tasks'].get(t, n) == n for t, n in spec['tasks'].items())
     if not same_rows or {k: v for k, v in recorded.items() if k != 'tasks'} != {
         k: v for k, v in spec.items() if k != 'tasks'}:
-      raise ConfigError(f'{spec_path} records another fine-tuning protocol: use another '
-                        '--workdir')
+      raise ConfigError(f'{spec_path} records another fine-tuning protocol or --reference '
+                        f'({recorded.get("reference") or "the default"}): use another --workdir')
     spec['tasks'] = dict(recorded['tasks'], **spec['tasks'])
-  _write_json(spec_path, spec)
+  if write:
+    _write_json(spec_path, spec)
 
 
 def finetune_run(opt: Options, name: str) -> None:
@@ -577,9 +591,9 @@ def run(opt: Options) -> str:
   tokens_per_step = ref.train.batch_size * ref.data.seq_len
   for o in labels:
     print(f'{o}: {per_token[o] / 1e6:.2f} MFLOP/token -> {steps[o]} steps', flush=True)
+  check_finetune_spec(opt, write=not opt.report_only)
   if not opt.report_only:
     t0 = time.time()
-    check_finetune_spec(opt)
     for o in to_train(opt, labels):  # each run, then its fine-tunes: run by run
       cluster_map = build_cluster_map(opt, o) if uses_cluster_map(o) else ''
       ran = steps[o]
