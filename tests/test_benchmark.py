@@ -20,6 +20,10 @@ def test_benchmark_prints_json_with_mfu():
   assert result['peak_flops'] == 8 * 1e11  # per-device peak x the 8 fake devices
   mfu = result['tokens_per_sec'] * result['model_flops_per_token'] / result['peak_flops']
   assert abs(result['mfu'] - mfu) < 1e-9
+  # the back-to-back timing is the same steps' figure, on its own clock
+  assert result['pipelined_step_time_s'] > 0
+  pipelined = result['model_flops_per_token'] * 8 * 128 / result['pipelined_step_time_s']
+  assert abs(result['pipelined_mfu'] - pipelined / result['peak_flops']) < 1e-9
   # provenance: which chip, JAX and XLA flags gave the figure
   assert result['device_kind'] and result['jax'] == jax.__version__
   assert 'xla_force_host_platform_device_count=8' in result['xla_flags']

@@ -4,6 +4,10 @@ python tools/benchmark.py --config=configs/bert.py:size=mini [--batch_size=32] [
 python tools/benchmark.py --config=configs/wiki.py --config.data.train_files=... \
     --config.data.vocab_path=... --data [--data_only] --workdir=/tmp/bench
 
+tokens_per_sec and mfu come from the median step, each step waited for; pipelined_step_time_s
+and pipelined_mfu time the same steps dispatched back to back, as the training loop runs them
+(the difference is host time the device waits for between steps).
+
 --data also times the input pipeline alone on the config's data section (read, tokenize, pack,
 shuffle, batch: what one host's training loop pulls) with TensorFlow capped at
 data.tf_threads, and reports its tokens/s and the ratio to the training step's consumption.
@@ -20,7 +24,7 @@ dimensions and batch, the same fraction of labelled positions) in a subprocess o
 reports the ratio. Both sides report compile time (JAX: lowering and compiling the step; PyTorch
 eager: none) and peak resident memory of their own process; the CPU model is named. The twin
 runs first, and on an accelerator JAX is kept from preallocating its memory pool
-(XLA_PYTHON_CLIENT_PREALLOCATE=false unless set): otherwise JAX's 75% reservation leaves the twin
+(XLA_PYTHON_CLIENT_PREALLOCATE=false unless set): otherwise JAX's 75%% reservation leaves the twin
 too little memory (BERT-base at seq 512, batch 64 ran out of memory on an 80 GB H100).
 """
 import functools
@@ -89,8 +93,9 @@ def time_data_or_exit(config) -> dict:
     sys.exit(f'error: {e}')
 
 
-def time_jax(config, batch_np) -> tuple[float, float, dict | None]:
-  """(seconds per optimizer step, median of the timed steps; seconds to compile the step;
+def time_jax(config, batch_np) -> tuple[float, float, float, dict | None]:
+  """(seconds per optimizer step, median of the timed steps, each waited for; the same with the
+  steps dispatched back to back, as the training loop runs them; seconds to compile the step;
   with --profile, the traced steps' summary)."""
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules(config.mesh)
@@ -131,6 +136,13 @@ def time_jax(config, batch_np) -> tuple[float, float, dict | None]:
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)
     step_s, profile = float(np.median(times)), None
+    # The training loop never waits on a step (it syncs at log steps only), so the host's
+    # dispatch overlaps the device's work there: time the same steps back to back as well.
+    t = time.perf_counter()
+    for _ in range(_STEPS.value):
+      train_state, m = step(train_state, batch, rng, *frozen)
+    jax.block_until_ready((train_state, m))
+    pipelined_s = (time.perf_counter() - t) / _STEPS.value
     if _PROFILE.value:
       with jax.profiler.trace(_PROFILE.value, create_perfetto_trace=True):
         for _ in range(_STEPS.value):
@@ -138,7 +150,7 @@ def time_jax(config, batch_np) -> tuple[float, float, dict | None]:
           jax.block_until_ready(m)
       profile = trace_summary.summarize(trace_summary.load_events(_PROFILE.value),
                                         _STEPS.value, step_s)
-  return step_s, compile_s, profile
+  return step_s, pipelined_s, compile_s, profile
 
 
 def torch_spec(config, batch_np) -> dict:
@@ -191,7 +203,7 @@ def main(argv):
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size,
                              _DOCS.value)
   twin = run_torch_twin(torch_spec(config, batch_np)) if _TORCH.value else None
-  step_s, compile_s, profile = time_jax(config, batch_np)
+  step_s, pipelined_s, compile_s, profile = time_jax(config, batch_np)
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
@@ -200,7 +212,9 @@ def main(argv):
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
-            'peak_flops': peak, 'mfu': tps * flops / peak}
+            'peak_flops': peak, 'mfu': tps * flops / peak,
+            'pipelined_step_time_s': pipelined_s,
+            'pipelined_mfu': batch * seq_len / pipelined_s * flops / peak}
   device_stats = jax.local_devices()[0].memory_stats() or {}
   if 'peak_bytes_in_use' in device_stats:  # GPU/TPU: the accelerator's own peak
     result['peak_device_mib'] = device_stats['peak_bytes_in_use'] / 2**20
