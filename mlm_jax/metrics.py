@@ -1,5 +1,6 @@
 """Metric reduction, writers (jsonl + TensorBoard), progress line and the peak FLOP/s that MFU
 is measured against (FLOPs per token come from each objective: objectives.flops_per_token)."""
+import functools
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ def reduce(sums: dict) -> dict[str, float]:
   return out
 
 
+@functools.cache  # once per process: runs after the first in one process share its figure
 def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
   """Dense matmul FLOP/s of one device (float32 on CPU, bfloat16 elsewhere)."""
   device = jax.devices()[0]

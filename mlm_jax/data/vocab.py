@@ -5,13 +5,18 @@ Ids 0-4 are [PAD] [UNK] [CLS] [SEP] [MASK] in every vocabulary this project trai
 WordPiece, bytes). Special tokens are always looked up by their text, never by position, so a
 loaded vocabulary (e.g. Google's BERT vocab.txt with [MASK] = 103) works the same way.
 """
+from __future__ import annotations  # seqio (and TensorFlow) load only when a vocabulary does
+
 import dataclasses
 import hashlib
 import os
+import typing
 
 import numpy as np
-import seqio
 import sentencepiece as spm
+
+if typing.TYPE_CHECKING:
+  import seqio
 
 from mlm_jax import fs
 from mlm_jax.config_lib import ConfigError
@@ -81,6 +86,7 @@ def load(path: str, key: str = 'data.vocab_path') -> Vocab:
   if fs.is_remote(path):  # read from a local copy; the run still records the remote path
     return dataclasses.replace(load(fs.cached_local(path), key), path=path)
   if path.endswith('.model'):
+    import seqio  # pylint: disable=g-import-not-at-top
     sp = load_processor(path)
     return Vocab(seqio.SentencePieceVocabulary(path), special_tokens(sp, where),
                  word_start_table(sp), path, 'sentencepiece')
