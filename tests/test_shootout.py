@@ -225,8 +225,10 @@ def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path
   pooled = shootout.cached_results(str(tmp_path), ['rts', 'random'], ['stsb'], [1e-3, 3e-3], 2,
                                    pretrain_seeds=2)
   assert pooled['rts']['stsb'][1e-3] == [0.30, 0.31, 0.20, 0.22]
-  assert shootout.cached_results(str(tmp_path), ['rts'], ['stsb'], [1e-3], 2, pretrain_seeds=2,
-                                 only_run=1)['rts']['stsb'][1e-3] == [0.20, 0.22]
+  runs = shootout.cached_runs(str(tmp_path), ['rts', 'random'], ['stsb'], [1e-3, 3e-3], 2,
+                              pretrain_seeds=2)
+  assert runs['rts']['stsb'][1e-3] == [[0.30, 0.31], [0.20, 0.22]]  # run 0's seeds, run 1's
+  assert runs['random']['stsb'][3e-3] == [[]] and shootout.pooled(runs) == pooled
   # pooled, rts's range (20-31) overlaps random's (25-26); its first run alone (30-31) did not
   expected = shootout.expected_scores(opt, ['random', 'rts'])
   row = report.claim_rows([('rts', 'beats', 'random', 'R')], pooled, ['stsb'], expected)[0]
@@ -240,7 +242,7 @@ def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path
   # a missing pre-training run leaves its label's sweep incomplete
   assert report.missing_rates(pooled['rts']['stsb'], expected['rts']) == 0
   assert report.missing_rates(pooled['rts']['stsb'], 6) == 2
-  per_run = shootout.per_run_rows(opt, ['rts'], pooled)
+  per_run = shootout.per_run_rows(opt, ['rts'], pooled, runs)
   assert per_run == [dict(label='rts', task='stsb', lr=1e-3, runs=[[0.30, 0.31], [0.20, 0.22]])]
   assert report.per_run_markdown(per_run, 2).splitlines()[2] == (
       '| rts | stsb | 0.001 | 30.5 (30.0-31.0) | 21.0 (20.0-22.0) |')

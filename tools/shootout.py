@@ -374,26 +374,34 @@ def finetune_dir(root: str, name: str, task: str, lr: float, seed: int) -> str:
   return os.path.join(root, name, 'finetune', task, f'lr_{lr:g}', f'seed_{seed}')
 
 
-def cached_results(root: str, labels, tasks, rates, seeds: int, pretrain_seeds: int = 1,
-                   only_run: int | None = None) -> dict:
-  """{label: {task: {lr: [score per finished fine-tune]}}} from the fine-tunes on disk, pooled
-  over the label's pre-training runs (ONLY_RUN: that run's alone)."""
+def cached_runs(root: str, labels, tasks, rates, seeds: int, pretrain_seeds: int = 1) -> dict:
+  """{label: {task: {lr: [[score per finished fine-tune] per pre-training run]}}} from the
+  fine-tunes on disk (RANDOM has one run: its fine-tuning seeds draw its weights)."""
   from mlm_jax.finetune import runner  # pylint: disable=g-import-not-at-top
   out = {}
   for label in labels:
-    names = run_names(label, pretrain_seeds)
-    if only_run is not None:
-      names = names[only_run:only_run + 1]
     for task in tasks:
       for lr in rates:
-        scores = []
-        for name in names:
-          for k in range(seeds):
-            done = _read_json(os.path.join(finetune_dir(root, name, task, lr, k), runner.RESULT))
-            if done:
-              scores.append(done['metrics']['score'])
-        out.setdefault(label, {}).setdefault(task, {})[lr] = scores
+        per_run = []
+        for name in run_names(label, pretrain_seeds):
+          done = (_read_json(os.path.join(finetune_dir(root, name, task, lr, k), runner.RESULT))
+                  for k in range(seeds))
+          per_run.append([d['metrics']['score'] for d in done if d])
+        out.setdefault(label, {}).setdefault(task, {})[lr] = per_run
   return out
+
+
+def pooled(runs: dict) -> dict:
+  """cached_runs' scores pooled over each label's pre-training runs:
+  {label: {task: {lr: [score per finished fine-tune]}}}."""
+  return {label: {task: {lr: [x for run in per_run for x in run] for lr, per_run in by_lr.items()}
+                  for task, by_lr in by_task.items()}
+          for label, by_task in runs.items()}
+
+
+def cached_results(root: str, labels, tasks, rates, seeds: int, pretrain_seeds: int = 1) -> dict:
+  """{label: {task: {lr: [score per finished fine-tune]}}}, pooled over the pre-training runs."""
+  return pooled(cached_runs(root, labels, tasks, rates, seeds, pretrain_seeds))
 
 
 def expected_scores(opt: Options, labels) -> dict[str, int]:
@@ -482,9 +490,11 @@ def _native(run: dict) -> tuple[str, float] | None:
 
 
 def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_step: int):
+  """(the table's rows, the pooled results, the results per pre-training run)."""
   everyone = [RANDOM] + labels
-  results = cached_results(opt.workdir, everyone, opt.tasks, opt.learning_rates, opt.seeds,
-                           opt.pretrain_seeds)
+  runs_results = cached_runs(opt.workdir, everyone, opt.tasks, opt.learning_rates, opt.seeds,
+                             opt.pretrain_seeds)
+  results = pooled(runs_results)
   expected = expected_scores(opt, everyone)
   rows = []
   for label in everyone:
@@ -516,28 +526,26 @@ def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_s
                      train_s=statistics.mean(train_seconds(os.path.join(opt.workdir, n),
                                                            tokens_per_step) for n in done),
                      native=native))
-  return rows, results
+  return rows, results, runs_results
 
 
-def per_run_rows(opt: Options, labels, results: dict) -> list[dict]:
+def per_run_rows(opt: Options, labels, results: dict, runs_results: dict) -> list[dict]:
   """For each label and task: every pre-training run's scores at the label's best (pooled) rate,
   so the run-to-run spread can be read beside the fine-tuning seeds'."""
   rows = []
   for label in labels:
     for task in opt.tasks:
       best = report.best_lr(results[label][task])
-      if not best:
-        continue
-      runs = [cached_results(opt.workdir, [label], [task], [best[0]], opt.seeds,
-                             opt.pretrain_seeds, only_run=k)[label][task][best[0]]
-              for k in range(opt.pretrain_seeds)]
-      rows.append(dict(label=label, task=task, lr=best[0], runs=runs))
+      if best:
+        rows.append(dict(label=label, task=task, lr=best[0],
+                         runs=runs_results[label][task][best[0]]))
   return rows
 
 
 def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str:
   from mlm_jax import metrics  # pylint: disable=g-import-not-at-top
-  rows, results = report_rows(opt, labels, per_token, steps, tokens_per_step)
+  rows, results, runs_results = report_rows(opt, labels, per_token, steps,
+                                            tokens_per_step)
   claims = [c for c in lineup.CLAIMS if {c[0], c[2]} <= set(labels) | {RANDOM}]
   claim_rows = report.claim_rows(claims, results, opt.tasks,
                                  expected_scores(opt, [RANDOM] + labels))
@@ -558,7 +566,7 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
            report.claims_markdown(claim_rows, opt.tasks), note,
            report.sweep_markdown(rows, opt.tasks, opt.learning_rates)]
   if opt.pretrain_seeds > 1:
-    parts.append(report.per_run_markdown(per_run_rows(opt, labels, results),
+    parts.append(report.per_run_markdown(per_run_rows(opt, labels, results, runs_results),
                                          opt.pretrain_seeds))
   if beyond := runs_beyond(opt, labels):
     parts.append(f'Not pooled (past --pretrain_seeds={opt.pretrain_seeds}): '
