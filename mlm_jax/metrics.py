@@ -47,10 +47,6 @@ def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
   return 2 * size ** 3 / best
 
 
-def peak_flops_per_device(configured: float) -> float:
-  return peak_flops_source(configured)[0]
-
-
 MEASURED_AT_START = 'a matmul measured at start'
 
 

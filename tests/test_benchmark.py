@@ -18,6 +18,7 @@ def test_benchmark_prints_json_with_mfu():
   for key in ('tokens_per_sec', 'step_time_s', 'model_flops_per_token', 'peak_flops', 'mfu'):
     assert result[key] > 0
   assert result['peak_flops'] == 8 * 1e11  # per-device peak x the 8 fake devices
+  assert result['peak_flops_source'] == 'train.peak_flops'
   mfu = result['tokens_per_sec'] * result['model_flops_per_token'] / result['peak_flops']
   assert abs(result['mfu'] - mfu) < 1e-9
   # the back-to-back timing is the same steps' figure, on its own clock

@@ -195,7 +195,8 @@ def main(argv):
   if _DATA_ONLY.value:
     print(json.dumps(time_data_or_exit(config)))
     return
-  peak = metrics.peak_flops_per_device(config.train.peak_flops) * jax.device_count()
+  peak, peak_source = metrics.peak_flops_source(config.train.peak_flops)
+  peak *= jax.device_count()
   if not 1 <= _DOCS.value <= seq_len // 8:
     sys.exit(f'error: --docs_per_row={_DOCS.value}: must be in [1, seq_len/8={seq_len // 8}]')
   if _DOCS.value > 1 and _TORCH.value:
@@ -212,7 +213,7 @@ def main(argv):
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
-            'peak_flops': peak, 'mfu': tps * flops / peak,
+            'peak_flops': peak, 'peak_flops_source': peak_source, 'mfu': tps * flops / peak,
             'pipelined_step_time_s': pipelined_s,
             'pipelined_mfu': batch * seq_len / pipelined_s * flops / peak}
   device_stats = jax.local_devices()[0].memory_stats() or {}
