@@ -11,6 +11,9 @@ from mlm_jax.finetune import runner
 from tests.conftest import corpus_config, glue_smoke_finetune
 from tools import shootout
 
+# Three end-to-end chains (train, fine-tune, shoot-out): they run in the full suite.
+pytestmark = pytest.mark.slow
+
 
 def _sigterm_at(monkeypatch, at_step: int):
   """Every later preemption.guard() reports a SIGTERM once AT_STEP is reached."""
