@@ -91,3 +91,21 @@ def test_dropout_is_active_only_in_training():
                                      rngs={'dropout': jax.random.key(k)})[0]
   np.testing.assert_array_equal(apply(True, 0), apply(True, 1))
   assert not np.allclose(apply(False, 0), apply(False, 1))
+
+
+def test_bfloat16_runs_the_vocabulary_gemm_and_its_gradients_in_bfloat16():
+  """The tied decoder's three GEMMs over the vocabulary (scores, and the gradients for the
+  hidden states and the table) stay in the compute dtype: a float32 one was a TF32 kernel in
+  the H100 profile."""
+  model, params = _model_and_params(**{'model.dtype': 'bfloat16'})
+  ids, seg, pos = _inputs()
+  vocab = params['embeddings']['word_embeddings']['embedding'].shape[0]
+
+  def loss(p):  # nonlinear in the scores, so the forward GEMM is kept
+    _, logits = model.apply({'params': p}, ids, seg, pos)
+    return jax.nn.logsumexp(logits.astype(jnp.float32), axis=-1).mean()
+  hlo = jax.jit(jax.grad(loss)).lower(params).as_text()
+  gemms = [line for line in hlo.splitlines()
+           if 'dot_general' in line and (f'{vocab}x' in line or f'x{vocab}x' in line)]
+  assert len(gemms) == 3
+  assert all('f32>' not in line.split(':')[-1] for line in gemms), gemms
