@@ -222,8 +222,8 @@ def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path
       finetuned(shootout.run_name('rts', i // 2), lr, i % 2, score)
   finetuned('random', 1e-3, 0, 0.25)
   finetuned('random', 1e-3, 1, 0.26)
-  pooled = shootout.cached_results(str(tmp_path), ['rts', 'random'], ['stsb'], [1e-3, 3e-3], 2,
-                                   pretrain_seeds=2)
+  pooled = shootout.pooled(shootout.cached_runs(str(tmp_path), ['rts', 'random'], ['stsb'],
+                                                [1e-3, 3e-3], 2, pretrain_seeds=2))
   assert pooled['rts']['stsb'][1e-3] == [0.30, 0.31, 0.20, 0.22]
   runs = shootout.cached_runs(str(tmp_path), ['rts', 'random'], ['stsb'], [1e-3, 3e-3], 2,
                               pretrain_seeds=2)
@@ -236,7 +236,7 @@ def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path
   pooled['random']['stsb'][3e-3] = [0.01, 0.02]
   row = report.claim_rows([('rts', 'beats', 'random', 'R')], pooled, ['stsb'], expected)[0]
   assert row['per_task']['stsb'] == '26.0 (20.0-31.0) vs 25.5 (25.0-26.0): not decidable'
-  alone = shootout.cached_results(str(tmp_path), ['rts'], ['stsb'], [1e-3, 3e-3], 2)
+  alone = shootout.pooled(shootout.cached_runs(str(tmp_path), ['rts'], ['stsb'], [1e-3, 3e-3], 2))
   assert report.claim_rows([('rts', 'beats', 'random', 'R')], dict(pooled, rts=alone['rts']),
                            ['stsb'], 2)[0]['verdict'] == 'reproduced'
   # a missing pre-training run leaves its label's sweep incomplete

@@ -191,11 +191,15 @@ def run_names(label: str, pretrain_seeds: int) -> list[str]:
   return [RANDOM] if label == RANDOM else [run_name(label, k) for k in range(pretrain_seeds)]
 
 
-def reference_config(tiny: bool = False, spec: str = '') -> ml_collections.ConfigDict:
-  """SPEC's config ('': the line-up's REFERENCE; --tiny: configs/smoke.py, unless SPEC)."""
-  c = config_lib.load_config_file(spec or (lineup.TINY_REFERENCE if tiny else lineup.REFERENCE),
-                                  REPO)
-  if not tiny:
+def reference_spec(opt: Options) -> str:
+  """The config every run builds on: --reference, else the line-up's (--tiny: its tiny one)."""
+  return opt.reference or (lineup.TINY_REFERENCE if opt.tiny else lineup.REFERENCE)
+
+
+def reference_config(opt: Options) -> ml_collections.ConfigDict:
+  """reference_spec's config (the line-up's TRAIN settings on it, unless --tiny)."""
+  c = config_lib.load_config_file(reference_spec(opt), REPO)
+  if not opt.tiny:
     c.unlock()
     for key, value in lineup.TRAIN.items():
       c.train[key] = value
@@ -207,7 +211,7 @@ def run_config(label: str, opt: Options, steps: int, vocab_path: str, cluster_ma
   """LABEL's own config (objective and model family, its overrides) with the reference's encoder
   size, data and loop settings; PRETRAIN_SEED offsets its seed (init, data order, masking)."""
   spec, overrides = RUNS[label]
-  ref = reference_config(opt.tiny, opt.reference)
+  ref = reference_config(opt)
   c = config_lib.load_config_file(spec, REPO)
   c.unlock()
   for key in MODEL_KEYS:
@@ -399,11 +403,6 @@ def pooled(runs: dict) -> dict:
           for label, by_task in runs.items()}
 
 
-def cached_results(root: str, labels, tasks, rates, seeds: int, pretrain_seeds: int = 1) -> dict:
-  """{label: {task: {lr: [score per finished fine-tune]}}}, pooled over the pre-training runs."""
-  return pooled(cached_runs(root, labels, tasks, rates, seeds, pretrain_seeds))
-
-
 def expected_scores(opt: Options, labels) -> dict[str, int]:
   """Fine-tunes per label, rate and task once every run and seed has finished."""
   return {label: opt.seeds * len(run_names(label, opt.pretrain_seeds)) for label in labels}
@@ -459,7 +458,7 @@ def probe_all(opt: Options, labels) -> None:
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   from mlm_jax import probe, state  # pylint: disable=g-import-not-at-top
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  ref = reference_config(opt.tiny, opt.reference)
+  ref = reference_config(opt)
   spec = probe.ProbeSpec(steps=opt.probe_steps, batch_size=32, max_predictions=0,
                          eval_batches=2 if opt.tiny else 20, seed=ref.seed)
   want = {'spec': json.loads(json.dumps(dataclasses.asdict(spec)))}
@@ -554,8 +553,7 @@ def write_report(opt: Options, labels, per_token, steps, tokens_per_step) -> str
            f' x {opt.seeds} fine-tuning seeds, pooled; random init: {opt.seeds} seeds'
            if opt.pretrain_seeds > 1 else f'{opt.seeds} seeds')
   ft = lineup.FINETUNE
-  reference = opt.reference or (lineup.TINY_REFERENCE if opt.tiny else lineup.REFERENCE)
-  note = (f'Encoder, data and loop: {reference}. '
+  note = (f'Encoder, data and loop: {reference_spec(opt)}. '
           f'Budget: {FIRST} {opt.budget_steps} steps x {tokens_per_step} tokens; the others '
           'equal training FLOPs. Fine-tuning: '
           f'{rows_desc}; {ft["preset"]}-{ft["size"]} recipe, {ft["epochs"]:g} epochs, length '
@@ -587,7 +585,7 @@ def run(opt: Options) -> str:
   labels = check(opt)
   os.makedirs(opt.workdir, exist_ok=True)
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  ref = reference_config(opt.tiny, opt.reference)
+  ref = reference_config(opt)
   if opt.vocab_path:
     vocab_path = opt.vocab_path
   elif opt.tiny and not opt.report_only:  # a SentencePiece model of the built-in corpus, once
