@@ -164,6 +164,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   t.peak_flops = 0.0  # per-device peak FLOP/s for MFU; 0 measures a matmul at start
   t.wandb_project = ''  # Weights & Biases project for the metrics too (pip install wandb)
   t.remote_flush_seconds = 30.0  # gs:// workdir: metrics and TensorBoard uploaded this often
+  # Compiled steps kept on disk (mlm_jax/compile_cache.py), so a resumed run skips compiling:
+  # 'auto' is $JAX_COMPILATION_CACHE_DIR if set, else WORKDIR/compilation_cache; '' turns it off;
+  # anything else is the directory (gs:// too).
+  t.compilation_cache = 'auto'
 
   c.eval = e = ml_collections.ConfigDict()
   e.every_steps = 500  # steps between evaluations (0: only at the end)

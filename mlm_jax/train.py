@@ -14,7 +14,7 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import fs, init_from, lineage, preemption, pruning, validation
+from mlm_jax import compile_cache, fs, init_from, lineage, preemption, pruning, validation
 from mlm_jax import sparse_ft, teacher_weights
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
@@ -92,6 +92,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     init_from.adopt(config)
     validation.validate(config, jax.device_count())
   t_cfg = config.train
+  compile_cache.use(t_cfg.compilation_cache, workdir)
 
   # Phase: mesh.
   mesh = sharding.make_mesh(config.mesh)
