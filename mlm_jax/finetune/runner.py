@@ -17,7 +17,7 @@ import optax
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, fs, metrics, optim, preemption, sharding, state
-from mlm_jax import sparse_ft
+from mlm_jax import compile_cache, sparse_ft
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -271,6 +271,7 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   config = ml_collections.ConfigDict(config.to_dict())  # derived values are written below
   f, t = config.finetune, config.train
   validate(config)
+  compile_cache.use(t.compilation_cache, workdir)
 
   # Phases: init source and data (every bad file or label fails here, before compilation).
   data, vocab_path, load = build_task(config, workdir)
