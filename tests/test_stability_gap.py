@@ -31,6 +31,7 @@ def _recipe(recipe, general_run, shared_vocab, tmp_path, **overrides):
       'train.learning_rate': 1e-3, 'train.peak_flops': 1e11, 'eval.every_steps': 10,
       'eval.early_every_steps': 2, 'eval.early_until_step': 4, 'eval.steps': 1,
       'eval.batch_size': 16, 'mesh.data': 8, 'checkpoint.every_steps': 10,
+      'data.shuffle_buffer': 256,  # the default 10,000 rows would read the whole corpus first
       'eval.extra_sets': f'general=lines:{shared_vocab["train"]}', **overrides})
 
 
