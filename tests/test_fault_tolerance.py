@@ -52,9 +52,9 @@ def test_sigterm_checkpoints_and_exits_zero(shared_vocab, tmp_path):
 def test_kill9_at_a_random_step_resumes_bit_exact(shared_vocab, tmp_path):
   common = ('--config.train.steps=20', '--config.train.log_every_steps=1',
             '--config.checkpoint.every_steps=4')
-  full = str(tmp_path / 'full')
-  args, env = _cli(shared_vocab, full, *common)
-  subprocess.run(args, cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+  full = str(tmp_path / 'full')  # the reference, in this process: the same config and devices
+  train.run(_config(shared_vocab, **{'train.steps': 20, 'train.log_every_steps': 1,
+                                     'checkpoint.every_steps': 4}), full)
   expected = {r['step']: r['loss'] for r in _jsonl(full) if r['split'] == 'train'}
 
   cut = str(tmp_path / 'cut')

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mlm_jax import checkpointing, fs, metrics_plot
-from tests.conftest import REPO, read_records, smoke_cli
+from mlm_jax import checkpointing, fs, metrics_plot, train
+from tests.conftest import REPO, corpus_config, read_records, smoke_cli
 from tests.gcs import emulator
 
 pytestmark = pytest.mark.slow  # an emulator, a proxy and three training processes
@@ -45,9 +45,9 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
     args, cli_env = smoke_cli(data, workdir, *common)
     return args, {**cli_env, **env}
 
-  local = str(tmp_path / 'local')  # the same run with a local workdir: the reference
-  args, run_env = cli(local)
-  subprocess.run(args, cwd=REPO, env=run_env, check=True, capture_output=True, timeout=600)
+  local = str(tmp_path / 'local')  # the same run with a local workdir, in this process
+  train.run(corpus_config(shared_vocab, **{'train.steps': 16, 'train.log_every_steps': 1,
+                                           'checkpoint.every_steps': 4}), local)
   expected = _losses(local)
 
   remote = f'{root}/runs/cut'
