@@ -106,6 +106,11 @@ def test_verdicts_judge_the_seed_ranges():
   assert report.verdict(mid, lo, 'matches') == 'reproduced'
   assert report.verdict(hi, lo, 'matches') == 'reproduced, ahead'
   assert report.verdict(lo, hi, 'matches') == 'not reproduced'
+  # P(a > b) over all pairs, ties half: 9 pooled samples against 3 (the MLM budget check)
+  mlm = [.666, .671, .648, .641, .658, .633, .586, .618, .577]
+  assert report.superiority(mlm, [.552, .614, .617]) == pytest.approx(23 / 27)
+  assert report.superiority([0.5, 0.6], [0.5]) == 0.75 and report.superiority(lo, hi) == 0.0
+  assert report.verdict(mlm, [.552, .614, .617], 'beats') == 'not decidable'
   assert report.overall(['reproduced', 'reproduced']) == 'reproduced'
   assert report.overall(['reproduced', 'reversed']) == 'mixed: reproduced, reversed'
   assert report.overall(['reproduced', 'not decidable']) == 'partly: reproduced, not decidable'
@@ -116,7 +121,8 @@ def test_claim_rows_and_tables_from_cached_results(tmp_path):
              'b': {'t1': {1e-3: [0.5, 0.51, 0.52]}, 't2': {1e-3: [0.3, 0.305, 0.33]}}}
   rows = report.claim_rows([('a', 'beats', 'b', 'A beats B'), ('a', 'beats', 'c', 'A beats C')],
                            results, ['t1', 't2'], 3)
-  assert rows[0]['per_task']['t1'] == '61.0 (60.0-62.0) vs 51.0 (50.0-52.0): reproduced'
+  assert rows[0]['per_task']['t1'] == ('61.0 (60.0-62.0) vs 51.0 (50.0-52.0), P(a>b) 1.00: '
+                                       'reproduced')
   assert rows[0]['verdict'] == 'partly: reproduced, not decidable'
   assert rows[1]['verdict'] == 'incomplete' and rows[1]['per_task']['t1'] == 'c not run'
   md = report.claims_markdown(rows, ['t1', 't2'])
@@ -235,7 +241,8 @@ def test_pretraining_runs_differ_only_in_seed_and_their_fine_tunes_pool(tmp_path
   assert row['verdict'] == 'incomplete'  # random's 3e-3 has not run
   pooled['random']['stsb'][3e-3] = [0.01, 0.02]
   row = report.claim_rows([('rts', 'beats', 'random', 'R')], pooled, ['stsb'], expected)[0]
-  assert row['per_task']['stsb'] == '26.0 (20.0-31.0) vs 25.5 (25.0-26.0): not decidable'
+  assert row['per_task']['stsb'] == ('26.0 (20.0-31.0) vs 25.5 (25.0-26.0), P(a>b) 0.50: '
+                                     'not decidable')
   alone = shootout.pooled(shootout.cached_runs(str(tmp_path), ['rts'], ['stsb'], [1e-3, 3e-3], 2))
   assert report.claim_rows([('rts', 'beats', 'random', 'R')], dict(pooled, rts=alone['rts']),
                            ['stsb'], 2)[0]['verdict'] == 'reproduced'

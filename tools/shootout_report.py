@@ -37,6 +37,14 @@ def spread(scores: list[float]) -> str:
           f'({100 * min(scores):.1f}-{100 * max(scores):.1f})')
 
 
+def superiority(a: list[float], b: list[float]) -> float:
+  """P(a > b): the fraction of (a, b) fine-tune pairs that a wins, ties counting half (the
+  Mann-Whitney U over len(a) x len(b)). Unlike the min-max rule below it does not get stricter
+  as pooled pre-training runs add samples; it is shown beside the verdict, not used by it."""
+  wins = sum((x > y) + 0.5 * (x == y) for x in a for y in b)
+  return wins / (len(a) * len(b))
+
+
 def verdict(a: list[float], b: list[float], relation: str) -> str:
   """Whether a's seeds show the claimed relation to b's, judged on the min-max ranges.
 
@@ -81,7 +89,8 @@ def claim_rows(claims, results: dict, tasks, seeds: int | dict[str, int]) -> lis
       elif ra and rb:
         v = verdict(ra[1], rb[1], relation)
         verdicts.append(v)
-        per_task[task] = f'{spread(ra[1])} vs {spread(rb[1])}: {v}'
+        per_task[task] = (f'{spread(ra[1])} vs {spread(rb[1])}, P(a>b) '
+                          f'{superiority(ra[1], rb[1]):.2f}: {v}')
       else:
         per_task[task] = 'not run' if not (ra or rb) else f'{b if ra else a} not run'
     rows.append(dict(claim=text, a=a, b=b, relation=relation, per_task=per_task,
