@@ -28,7 +28,8 @@ def directory(setting: str, workdir: str) -> str | None:
 def use(setting: str, workdir: str) -> str | None:
   """Points JAX's cache at SETTING's directory before anything compiles; returns it."""
   path = directory(setting, workdir)
-  if path != jax.config.jax_compilation_cache_dir:
-    jax.config.update('jax_compilation_cache_dir', path)
-    compilation_cache.reset_cache()  # JAX opens its cache once; a second run here moves it
+  jax.config.update('jax_compilation_cache_dir', path)
+  # JAX opens its cache once per process: a second run here (the shoot-out trains many) moves
+  # it, and a run whose failed start removed the directory gets it made again.
+  compilation_cache.reset_cache()
   return path
