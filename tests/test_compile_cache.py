@@ -36,6 +36,8 @@ def test_a_resumed_run_loads_its_step_from_the_workdir_cache(shared_vocab, tmp_p
                                                             monkeypatch):
   monkeypatch.delenv(compile_cache.ENV, raising=False)
   previous = jax.config.jax_compilation_cache_dir
+  min_secs = jax.config.jax_persistent_cache_min_compile_time_secs
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)  # however fast it compiles
   workdir = str(tmp_path / 'run')
   settings = {'train.steps': 6, 'model.mlp_dim': 136}  # a width no other test compiles
   try:
@@ -50,4 +52,5 @@ def test_a_resumed_run_loads_its_step_from_the_workdir_cache(shared_vocab, tmp_p
     assert '/jax/compilation_cache/cache_hits' in events
     assert _train_steps(workdir) == steps  # loaded, not compiled and written anew
   finally:
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', min_secs)
     compile_cache.use(previous or '', workdir)
