@@ -1,5 +1,6 @@
 """A gs:// run end to end against a local GCS emulator (tests/gcs/): train, SIGKILL, resume
-bit-exact, export, plot and inspect — workdir, data, vocabulary and export all in the bucket."""
+bit-exact (its compiled step loaded from the bucket), export, plot and inspect — workdir, data,
+vocabulary, compilation cache and export all in the bucket."""
 import os
 import random
 import subprocess
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from mlm_jax import checkpointing, fs, metrics_plot, train
+from mlm_jax import checkpointing, compile_cache, fs, metrics_plot, train
 from tests.conftest import REPO, corpus_config, read_records, smoke_cli
 from tests.gcs import emulator
 
@@ -43,7 +44,9 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
 
   def cli(workdir):
     args, cli_env = smoke_cli(data, workdir, *common)
-    return args, {**cli_env, **env}
+    # The product's default: compiled steps cached in the gs:// workdir (not the tests' cache).
+    run_env = {k: v for k, v in {**cli_env, **env}.items() if k != compile_cache.ENV}
+    return args, {**run_env, 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
 
   local = str(tmp_path / 'local')  # the same run with a local workdir, in this process
   train.run(corpus_config(shared_vocab, **{'train.steps': 16, 'train.log_every_steps': 1,
@@ -64,15 +67,18 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
   finally:
     proc.kill()
     proc.wait()
-  done = subprocess.run(args, cwd=REPO, env=run_env, capture_output=True, text=True, timeout=600)
+  done = subprocess.run(args, cwd=REPO, env={**run_env, 'JAX_LOG_COMPILES': '1'},
+                        capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
+  assert "Persistent compilation cache hit for 'jit_train_step'" in done.stderr  # from the bucket
   assert f'done: step 16, workdir {remote}' in done.stdout
   got = _losses(remote)
   assert max(got) == 16 and got == expected, (kill_at, got, expected)
 
   # Everything a run leaves is in the bucket.
   names = set(fs.listdir(remote))
-  assert {'checkpoints', 'config.json', 'metrics.jsonl', 'tensorboard', 'vocab'} <= names
+  assert {'checkpoints', 'compilation_cache', 'config.json', 'metrics.jsonl', 'tensorboard',
+          'vocab'} <= names
   assert fs.glob(f'{remote}/tensorboard/events.out.tfevents.*')
   assert checkpointing.describe(remote)['step'] == 16
 
