@@ -100,8 +100,8 @@ class ElectraEmbeddings(nn.Module):
     return self.dropout(x_BLE, self.deterministic)
 
   def attend(self, h_BPE):
-    """Tied decoder: scores against every token embedding."""
-    return jnp.dot(h_BPE, self.word_table().astype(h_BPE.dtype).T)
+    """Tied decoder: scores against every token embedding (layers.tied_scores)."""
+    return layers.tied_scores(h_BPE, self.word_table())
 
 
 GDES_DELTAS = {'word_embeddings': 'word_delta', 'position_embeddings': 'position_delta',

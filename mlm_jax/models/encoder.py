@@ -46,10 +46,8 @@ class Embeddings(nn.Module):
     return self.dropout(x_BLD, self.deterministic)
 
   def attend(self, h_BPD):
-    """Tied decoder: scores against every token embedding in the compute dtype, as the
-    ELECTRA family's does (bf16 on accelerators: the vocabulary GEMM and both of its gradients
-    run in bf16, not float32, and bf16 scores reach the float32 loss, as in T5X)."""
-    return jnp.dot(h_BPD, self.word_embeddings.embedding.astype(h_BPD.dtype).T)
+    """Tied decoder: scores against every token embedding (layers.tied_scores)."""
+    return layers.tied_scores(h_BPD, self.word_embeddings.embedding)
 
 
 class Encoder(nn.Module):

@@ -35,6 +35,14 @@ def norm(cfg, name: str) -> nn.Module:
   return layer_norm(cfg.layer_norm_eps, name, cfg.use_bias)
 
 
+def tied_scores(h_BPD: jax.Array, table_VD: jax.Array) -> jax.Array:
+  """A tied decoder's scores against every token embedding, in the compute dtype of H: with
+  bf16 activations the vocabulary GEMM and both of its gradients run in bf16 (promoting to a
+  float32 table made them float32, a TF32 kernel on an H100), and bf16 scores reach the float32
+  loss, as in T5X."""
+  return jnp.dot(h_BPD, table_VD.astype(h_BPD.dtype).T)
+
+
 def attention_mask(segment_ids_BL: jax.Array) -> jax.Array:
   """True where query i may attend key j: same segment, and the key is not padding."""
   same = segment_ids_BL[:, :, None] == segment_ids_BL[:, None, :]
