@@ -177,6 +177,12 @@ def randomise_torch_params(hf_model, seed):
       p.add_(0.05 * torch.randn(p.shape, generator=g))
 
 
+def config_flags(settings: dict) -> list[str]:
+  """SETTINGS ({'train.steps': 20, ...}) as --config.KEY=VALUE flags: the run a test trains in
+  its own process, repeated in a subprocess."""
+  return [f'--config.{key}={value}' for key, value in settings.items()]
+
+
 def smoke_cli(shared_vocab, workdir, *extra, devices=8):
   """(argv, env) of `python -m mlm_jax.main` on the smoke config and the shared corpus, in a
   subprocess with DEVICES fake CPU devices."""

@@ -14,7 +14,7 @@ import pytest
 from mlm_jax import objectives, train
 from mlm_jax.config_lib import ConfigError, RunError
 from mlm_jax.objectives import mlm
-from tests.conftest import REPO
+from tests.conftest import REPO, config_flags
 from tests.conftest import corpus_config as _config, read_records as _records
 from tests.conftest import read_records as _jsonl, smoke_cli as _cli
 
@@ -50,11 +50,10 @@ def test_sigterm_checkpoints_and_exits_zero(shared_vocab, tmp_path):
 
 
 def test_kill9_at_a_random_step_resumes_bit_exact(shared_vocab, tmp_path):
-  common = ('--config.train.steps=20', '--config.train.log_every_steps=1',
-            '--config.checkpoint.every_steps=4')
+  settings = {'train.steps': 20, 'train.log_every_steps': 1, 'checkpoint.every_steps': 4}
+  common = config_flags(settings)
   full = str(tmp_path / 'full')  # the reference, in this process: the same config and devices
-  train.run(_config(shared_vocab, **{'train.steps': 20, 'train.log_every_steps': 1,
-                                     'checkpoint.every_steps': 4}), full)
+  train.run(_config(shared_vocab, **settings), full)
   expected = {r['step']: r['loss'] for r in _jsonl(full) if r['split'] == 'train'}
 
   cut = str(tmp_path / 'cut')

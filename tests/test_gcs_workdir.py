@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mlm_jax import checkpointing, compile_cache, fs, metrics_plot, train
-from tests.conftest import REPO, corpus_config, read_records, smoke_cli
+from tests.conftest import REPO, config_flags, corpus_config, read_records, smoke_cli
 from tests.gcs import emulator
 
 pytestmark = pytest.mark.slow  # an emulator, a proxy and three training processes
@@ -38,9 +38,9 @@ def _losses(workdir):
 
 def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_path):
   root, env, data = bucket
-  common = ('--config.train.steps=16', '--config.train.log_every_steps=1',
-            '--config.checkpoint.every_steps=4',
-            '--config.train.remote_flush_seconds=0')  # metrics uploaded at once: the kill sees them
+  settings = {'train.steps': 16, 'train.log_every_steps': 1, 'checkpoint.every_steps': 4}
+  # gs:// metrics uploaded at once: the kill sees them
+  common = (*config_flags(settings), '--config.train.remote_flush_seconds=0')
 
   def cli(workdir):
     args, cli_env = smoke_cli(data, workdir, *common)
@@ -49,8 +49,7 @@ def test_gs_run_killed_resumes_bit_exact_and_exports(bucket, shared_vocab, tmp_p
     return args, {**run_env, 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
 
   local = str(tmp_path / 'local')  # the same run with a local workdir, in this process
-  train.run(corpus_config(shared_vocab, **{'train.steps': 16, 'train.log_every_steps': 1,
-                                           'checkpoint.every_steps': 4}), local)
+  train.run(corpus_config(shared_vocab, **settings), local)
   expected = _losses(local)
 
   remote = f'{root}/runs/cut'

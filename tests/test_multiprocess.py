@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mlm_jax import train
-from tests.conftest import REPO, corpus_config
+from tests.conftest import REPO, config_flags, corpus_config
 from tests.conftest import read_records, smoke_cli as _cli
 
 pytestmark = pytest.mark.slow  # two processes over gloo
@@ -26,12 +26,11 @@ def _train_losses(workdir):
 
 
 def test_two_processes_match_one_process(shared_vocab, tmp_path):
-  extra = ('--config.train.steps=8', '--config.train.log_every_steps=1',
-           '--config.data.host_sharding=rows', '--config.checkpoint.every_steps=4')
+  settings = {'train.steps': 8, 'train.log_every_steps': 1, 'data.host_sharding': 'rows',
+              'checkpoint.every_steps': 4}
+  extra = config_flags(settings)
   single = str(tmp_path / 'single')  # one process, 8 devices: this one
-  train.run(corpus_config(shared_vocab, **{
-      'train.steps': 8, 'train.log_every_steps': 1, 'data.host_sharding': 'rows',
-      'checkpoint.every_steps': 4}), single)
+  train.run(corpus_config(shared_vocab, **settings), single)
 
   multi = str(tmp_path / 'multi')
   port = _free_port()
