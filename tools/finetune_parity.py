@@ -25,6 +25,7 @@ _HF = flags.DEFINE_string('hf_dir', None, 'Local Hugging Face BERT directory.', 
 _GLUE = flags.DEFINE_string('glue_dir', None, 'GLUE root (original TSV layout).', required=True)
 _TASK = flags.DEFINE_string('task', 'sst2', 'GLUE classification task.')
 _N = flags.DEFINE_integer('train_examples', 2000, 'Training subset (seeded, fixed across seeds).')
+_DEV = flags.DEFINE_integer('eval_examples', 0, 'Dev subset both loops score (0: all).')
 _EPOCHS = flags.DEFINE_float('epochs', 2.0, 'Epochs.')
 _LR = flags.DEFINE_float('lr', 1e-4, 'Peak learning rate.')
 _BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
@@ -42,6 +43,7 @@ def jax_config(seed: int):
   c.init_from.hf_dir = _HF.value
   c.finetune.data_dir = _GLUE.value
   c.finetune.train_examples = _N.value
+  c.finetune.eval_examples = _DEV.value
   c.finetune.epochs = _EPOCHS.value
   c.finetune.max_seq_len = _SEQ.value
   c.finetune.init_token_type_1_from_0 = False  # a real checkpoint has a trained type 1 row
