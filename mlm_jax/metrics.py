@@ -221,15 +221,24 @@ def progress_line(step: int, total: int, values: dict, elapsed_s: float, done_st
           f'ETA {int(eta // 60)}m{int(eta % 60):02d}s')
 
 
+def with_baseline(key: str, values: dict) -> str:
+  """'KEY value', with the run's baseline_KEY beside it when it logs one: the most frequent
+  target token for masked-LM accuracy, a constant answer for detection accuracy."""
+  text = f'{key} {values.get(key, float("nan")):.4f}'
+  base = values.get(f'baseline_{key}')
+  if base is None:
+    return text
+  kind = 'most-frequent-token' if key == 'mlm_accuracy' else 'constant-answer'
+  return f'{text} ({kind} baseline {base:.4f})'
+
+
 def eval_line(step: int, values: dict, headline: str) -> str:
-  """Loss, the objective's headline metric (with the most-frequent-token baseline and the
-  perplexity when the run reports them), then every other accuracy it reports."""
+  """Loss, the objective's headline metric (with its baseline and the perplexity when the run
+  reports them), then every other accuracy it reports, each beside its baseline."""
   parts = [f'eval step {step}: loss {values.get("loss", float("nan")):.4f}',
-           f'{headline} {values.get(headline, float("nan")):.4f}']
-  if 'baseline_mlm_accuracy' in values:
-    parts.append(f'most-frequent-token baseline {values["baseline_mlm_accuracy"]:.4f}')
+           with_baseline(headline, values)]
   if 'perplexity' in values:
     parts.append(f'ppl {values["perplexity"]:.1f}')
-  parts += [f'{k} {v:.4f}' for k, v in sorted(values.items())
-            if k.endswith('accuracy') and k not in (headline, 'baseline_mlm_accuracy')]
+  parts += [with_baseline(k, values) for k in sorted(values)
+            if k.endswith('accuracy') and k != headline and not k.startswith('baseline_')]
   return ' | '.join(parts)

@@ -50,6 +50,7 @@ def test_detection_loss_excludes_pads_and_counts_precision_recall():
   assert ratio('disc_precision') == 0.5  # predicted replaced: 0 (yes), 2 (no)
   assert ratio('disc_recall') == 0.5  # replaced: 0 (found), 1 (missed)
   assert ratio('disc_replaced_fraction') == 0.5
+  assert ratio('baseline_disc_accuracy') == 0.5  # answering 'original' everywhere: tokens 2, 3
 
 
 def test_sampling_never_draws_special_or_out_of_vocabulary_tokens():

@@ -34,6 +34,18 @@ def test_progress_line_and_peak():
   assert metrics.peak_flops_source(5e11) == (5e11, 'train.peak_flops')
 
 
+def test_eval_line_puts_each_accuracy_beside_its_own_baseline():
+  # ELECTRA's eval: the discriminator's headline with a constant answer's accuracy, the
+  # generator's MLM accuracy with the most frequent token's (not beside the headline).
+  line = metrics.eval_line(10, {'loss': 2.0, 'disc_accuracy': 0.874,
+                                'baseline_disc_accuracy': 0.873, 'mlm_accuracy': 0.19,
+                                'baseline_mlm_accuracy': 0.043, 'perplexity': 361.4}, 'disc_accuracy')
+  assert line == ('eval step 10: loss 2.0000 | disc_accuracy 0.8740 (constant-answer baseline '
+                  '0.8730) | ppl 361.4 | mlm_accuracy 0.1900 (most-frequent-token baseline 0.0430)')
+  assert metrics.eval_line(3, {'loss': 1.0, 'mlm_accuracy': 0.5}, 'mlm_accuracy') == (
+      'eval step 3: loss 1.0000 | mlm_accuracy 0.5000')
+
+
 def test_an_mfu_above_one_names_the_under_measured_peak():
   """A matmul peak measured on a busy machine reads low (a shoot-out run logged 'mfu 113%')."""
   line = metrics.mfu_warning(1.13, 4.1e10, 'a matmul measured at start')

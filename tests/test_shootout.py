@@ -346,3 +346,17 @@ def test_a_rotary_reference_gives_every_run_rotary_positions(tmp_path):
     with pytest.raises(ConfigError, match=r'another fine-tuning protocol or --reference \('
                        r'configs/wiki.py:size=tiny,positions=rotary\)'):
       shootout.check_finetune_spec(other, write=not other.report_only)
+
+
+def test_native_eval_shows_each_runs_headline_beside_its_baseline():
+  # An ELECTRA run whose discriminator answers "original" nearly everywhere shows it.
+  electra_cfg = shootout.run_config('electra', shootout.Options(workdir='/tmp/x'), 10, '')
+  run = {'config': electra_cfg.to_dict(),
+         'eval': {'disc_accuracy': 0.874, 'baseline_disc_accuracy': 0.8735, 'mlm_accuracy': 0.19}}
+  assert shootout._native(run) == ('disc_accuracy', 0.874, 0.8735)  # pylint: disable=protected-access
+  assert shootout.native_cell([('disc_accuracy', 0.874, 0.8735)]) == (
+      'disc_accuracy 0.874 (baseline 0.874)')
+  assert shootout.native_cell([('mlm_accuracy', 0.15, 0.05), ('mlm_accuracy', 0.165, 0.05)]) == (
+      'mlm_accuracy 0.150, 0.165 (baseline 0.050, 0.050)')
+  assert shootout.native_cell([('acc', 0.1, None)]) == 'acc 0.100'  # runs from before baselines
+  assert shootout.native_cell([]) == '-'

@@ -61,6 +61,7 @@ def test_detection_metrics_count_precision_and_recall():
   assert float(m['substitution_precision'][0]) == 1 and float(m['substitution_precision'][1]) == 2
   assert float(m['substitution_recall'][0]) == 1 and float(m['substitution_recall'][1]) == 2
   assert float(m['substituted_fraction'][0]) == 2 and float(m['substituted_fraction'][1]) == 4
+  assert float(m['baseline_detection_accuracy'][0]) == 2  # 'not substituted' everywhere
   xent = np.log1p(np.exp(-3.0))
   np.testing.assert_allclose(float(loss), (xent + (3 + xent) + (3 + xent) + xent) / 4, rtol=1e-5)
 

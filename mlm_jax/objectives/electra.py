@@ -44,7 +44,9 @@ def replaced_labels(original_BL, corrupted_BL, segment_ids_BL) -> jax.Array:
 
 
 def detection_loss(logits_BL, labels_BL, weights_BL, prefix: str = 'disc') -> tuple[jax.Array, dict]:
-  """Mean sigmoid BCE over weighted tokens; accuracy, precision and recall on replaced tokens."""
+  """Mean sigmoid BCE over weighted tokens; accuracy, precision and recall on replaced tokens,
+  and baseline_<prefix>_accuracy: the accuracy of answering "original" everywhere, which a
+  discriminator that has learned nothing matches."""
   bce_BL = optax.sigmoid_binary_cross_entropy(logits_BL, labels_BL)
   n = weights_BL.sum()
   loss = (bce_BL * weights_BL).sum() / jnp.maximum(n, 1.0)
@@ -56,6 +58,7 @@ def detection_loss(logits_BL, labels_BL, weights_BL, prefix: str = 'disc') -> tu
       f'{prefix}_precision': (true_pos, (pred_BL * weights_BL).sum()),
       f'{prefix}_recall': (true_pos, (labels_BL * weights_BL).sum()),
       f'{prefix}_replaced_fraction': ((labels_BL * weights_BL).sum(), n),
+      f'baseline_{prefix}_accuracy': (((1 - labels_BL) * weights_BL).sum(), n),
   }
   return loss, metrics
 

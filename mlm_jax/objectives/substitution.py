@@ -105,7 +105,8 @@ def substitute(chosen_BL, input_ids_BL, segment_ids_BL, substitutes_BL):
 
 
 def detection_metrics(logits_BL, labels_BL, weights_BL) -> tuple[jax.Array, dict]:
-  """Mean weighted sigmoid cross-entropy, plus accuracy, precision, recall as (sum, count)."""
+  """Mean weighted sigmoid cross-entropy, plus accuracy, precision, recall as (sum, count), and
+  the accuracy of answering "not substituted" everywhere (baseline_detection_accuracy)."""
   xent_BL = optax.sigmoid_binary_cross_entropy(logits_BL, labels_BL)
   total = weights_BL.sum()
   loss = (xent_BL * weights_BL).sum() / jnp.maximum(total, 1.0)
@@ -117,6 +118,7 @@ def detection_metrics(logits_BL, labels_BL, weights_BL) -> tuple[jax.Array, dict
       'substitution_precision': (true_pos, pred_BL.sum()),
       'substitution_recall': (true_pos, labels_BL.sum()),
       'substituted_fraction': (labels_BL.sum(), total),
+      'baseline_detection_accuracy': (((1 - labels_BL) * weights_BL).sum(), total),
   }
 
 
