@@ -75,8 +75,8 @@ def test_finetune_parity_runs_both_loops_on_one_checkpoint(minilm_dir, tmp_path)
   hf_dir = _small_bert_dir(minilm_dir, str(tmp_path / 'bert'))
   root = str(tmp_path / 'parity')
   out = _tool('tools/finetune_parity.py', f'--hf_dir={hf_dir}', f'--glue_dir={GLUE}',
-              '--train_examples=32', '--eval_examples=32', '--epochs=1', '--batch_size=16', '--seq_len=32',
-              '--seeds=0', f'--workdir={root}')
+              '--train_examples=32', '--eval_examples=32', '--epochs=1', '--batch_size=16',
+              '--seq_len=32', '--seeds=0', f'--workdir={root}')
   with open(os.path.join(root, 'parity.json')) as f:
     results = json.load(f)
   assert set(results) == {'jax/seed_0', 'torch/seed_0'}

@@ -37,9 +37,9 @@ def test_progress_line_and_peak():
 def test_eval_line_puts_each_accuracy_beside_its_own_baseline():
   # ELECTRA's eval: the discriminator's headline with a constant answer's accuracy, the
   # generator's MLM accuracy with the most frequent token's (not beside the headline).
-  line = metrics.eval_line(10, {'loss': 2.0, 'disc_accuracy': 0.874,
-                                'baseline_disc_accuracy': 0.873, 'mlm_accuracy': 0.19,
-                                'baseline_mlm_accuracy': 0.043, 'perplexity': 361.4}, 'disc_accuracy')
+  values = {'loss': 2.0, 'disc_accuracy': 0.874, 'baseline_disc_accuracy': 0.873,
+            'mlm_accuracy': 0.19, 'baseline_mlm_accuracy': 0.043, 'perplexity': 361.4}
+  line = metrics.eval_line(10, values, 'disc_accuracy')
   assert line == ('eval step 10: loss 2.0000 | disc_accuracy 0.8740 (constant-answer baseline '
                   '0.8730) | ppl 361.4 | mlm_accuracy 0.1900 (most-frequent-token baseline 0.0430)')
   assert metrics.eval_line(3, {'loss': 1.0, 'mlm_accuracy': 0.5}, 'mlm_accuracy') == (

@@ -353,10 +353,11 @@ def test_native_eval_shows_each_runs_headline_beside_its_baseline():
   electra_cfg = shootout.run_config('electra', shootout.Options(workdir='/tmp/x'), 10, '')
   run = {'config': electra_cfg.to_dict(),
          'eval': {'disc_accuracy': 0.874, 'baseline_disc_accuracy': 0.8735, 'mlm_accuracy': 0.19}}
-  assert shootout._native(run) == ('disc_accuracy', 0.874, 0.8735)  # pylint: disable=protected-access
-  assert shootout.native_cell([('disc_accuracy', 0.874, 0.8735)]) == (
+  native = shootout._native(run)  # pylint: disable=protected-access
+  assert native == ('disc_accuracy', 0.874, 0.8735)
+  assert report.native_cell([('disc_accuracy', 0.874, 0.8735)]) == (
       'disc_accuracy 0.874 (baseline 0.874)')
-  assert shootout.native_cell([('mlm_accuracy', 0.15, 0.05), ('mlm_accuracy', 0.165, 0.05)]) == (
+  assert report.native_cell([('mlm_accuracy', 0.15, 0.05), ('mlm_accuracy', 0.165, 0.05)]) == (
       'mlm_accuracy 0.150, 0.165 (baseline 0.050, 0.050)')
-  assert shootout.native_cell([('acc', 0.1, None)]) == 'acc 0.100'  # runs from before baselines
-  assert shootout.native_cell([]) == '-'
+  assert report.native_cell([('acc', 0.1, None)]) == 'acc 0.100'  # runs from before baselines
+  assert report.native_cell([]) == '-'

@@ -490,15 +490,6 @@ def _native(run: dict) -> tuple[str, float, float | None] | None:
   return (key, ev[key], ev.get(f'baseline_{key}')) if key in ev else None
 
 
-def native_cell(natives: list) -> str:
-  """'key v1, v2 (baseline b1, b2)' over a row's pre-training runs; '-' when none logged."""
-  if not natives:
-    return '-'
-  cell = f'{natives[0][0]} ' + ', '.join(f'{v:.3f}' for _, v, _ in natives)
-  bases = [b for _, _, b in natives if b is not None]
-  return cell + (f' (baseline {", ".join(f"{b:.3f}" for b in bases)})' if bases else '')
-
-
 def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_step: int):
   """(the table's rows, the pooled results, the results per pre-training run)."""
   everyone = [RANDOM] + labels
@@ -529,7 +520,7 @@ def report_rows(opt: Options, labels, per_token: dict, steps: dict, tokens_per_s
       rows.append(dict(common, name=name, steps=f'{steps[label]} (not run)', flops=0.0,
                        train_s=0.0, native='-'))
       continue
-    native = native_cell([x for x in map(_native, runs) if x])
+    native = report.native_cell([x for x in map(_native, runs) if x])
     ran = runs[0]['config']['train']['steps']  # may differ by STEP_TOLERANCE
     rows.append(dict(common, name=name, steps=ran, flops=per_token[label] * tokens_per_step * ran,
                      train_s=statistics.mean(train_seconds(os.path.join(opt.workdir, n),

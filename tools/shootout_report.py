@@ -37,6 +37,16 @@ def spread(scores: list[float]) -> str:
           f'({100 * min(scores):.1f}-{100 * max(scores):.1f})')
 
 
+def native_cell(natives: list) -> str:
+  """A row's own evaluation over its pre-training runs, from (key, value, baseline or None)
+  each: 'key v1, v2 (baseline b1, b2)'; '-' when none logged."""
+  if not natives:
+    return '-'
+  cell = f'{natives[0][0]} ' + ', '.join(f'{v:.3f}' for _, v, _ in natives)
+  bases = [b for _, _, b in natives if b is not None]
+  return cell + (f' (baseline {", ".join(f"{b:.3f}" for b in bases)})' if bases else '')
+
+
 def superiority(a: list[float], b: list[float]) -> float:
   """P(a > b): the fraction of (a, b) fine-tune pairs that a wins, ties counting half (the
   Mann-Whitney U over len(a) x len(b)). Unlike the min-max rule below it does not get stricter
