@@ -241,8 +241,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   eval_values, sigterm = {}, False
   if step == 0 and config.eval.early_every_steps:  # the starting point the early evals dip from
     eval_values = run_eval(0)
+  # A run resumed at or past stop_at_step (the same time-sliced command again) trains nothing.
+  last_step = min(t_cfg.steps, t_cfg.stop_at_step or t_cfg.steps)
   with preemption.guard() as preempted:
-    while step < t_cfg.steps:
+    while step < last_step:
       host_batch_np = next(train_iter)
       nonpad += int((host_batch_np['segment_ids'] != 0).sum())
       batch = sharding.host_batch_to_global(host_batch_np, mesh, t_cfg.batch_size)

@@ -31,6 +31,10 @@ def test_resume_continues_exactly(shared_vocab, tmp_path):
   train.run(_config(shared_vocab, **cfg), full)
   train.run(_config(shared_vocab, **cfg, **{'train.stop_at_step': 10}), cut)
   assert [r['step'] for r in _records(cut, 'train')] == [5, 10]
+  # The same time-sliced command again leaves at once: nothing past step 10 is trained.
+  train.run(_config(shared_vocab, **cfg, **{'train.stop_at_step': 10}), cut)
+  assert [r['step'] for r in _records(cut, 'train')] == [5, 10]
+  assert max(int(d) for d in os.listdir(os.path.join(cut, 'checkpoints')) if d.isdigit()) == 10
   train.run(_config(shared_vocab, **cfg), cut)  # same command again: resumes from step 10
   a, b = _records(full, 'train'), _records(cut, 'train')
   assert [r['step'] for r in b] == [5, 10, 15, 20]
