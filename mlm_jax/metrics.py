@@ -8,6 +8,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 
 from mlm_jax import fs
@@ -29,6 +30,16 @@ def reduce(sums: dict) -> dict[str, float]:
       total, count = float(v[0]), float(v[1])
       out[k] = total / count if count else float('nan')
   return out
+
+
+def constant_answer_loss(labels_BL, weights_BL) -> tuple[jax.Array, jax.Array]:
+  """(sum, count) of a detector's best constant answer's binary cross-entropy on this batch:
+  the entropy of its positive fraction. A detector whose loss sits at it has learned nothing
+  (its accuracy can still look high: 0.87 when 13% of tokens are replaced)."""
+  n = weights_BL.sum()
+  p = (labels_BL * weights_BL).sum() / jnp.maximum(n, 1.0)
+  entropy = jax.scipy.special.entr(p) + jax.scipy.special.entr(1.0 - p)
+  return entropy * n, n
 
 
 @functools.cache  # once per process: runs after the first in one process share its figure
@@ -223,7 +234,7 @@ def progress_line(step: int, total: int, values: dict, elapsed_s: float, done_st
 
 def with_baseline(key: str, values: dict) -> str:
   """'KEY value', with the run's baseline_KEY beside it when it logs one: the most frequent
-  target token for masked-LM accuracy, a constant answer for detection accuracy."""
+  target token for masked-LM accuracy, a constant answer for detection accuracy and loss."""
   text = f'{key} {values.get(key, float("nan")):.4f}'
   base = values.get(f'baseline_{key}')
   if base is None:
@@ -234,11 +245,13 @@ def with_baseline(key: str, values: dict) -> str:
 
 def eval_line(step: int, values: dict, headline: str) -> str:
   """Loss, the objective's headline metric (with its baseline and the perplexity when the run
-  reports them), then every other accuracy it reports, each beside its baseline."""
-  parts = [f'eval step {step}: loss {values.get("loss", float("nan")):.4f}',
-           with_baseline(headline, values)]
+  reports them), then every other accuracy it reports and every part loss with a baseline, each
+  beside its baseline."""
+  parts = [f'eval step {step}: {with_baseline("loss", values)}', with_baseline(headline, values)]
   if 'perplexity' in values:
     parts.append(f'ppl {values["perplexity"]:.1f}')
   parts += [with_baseline(k, values) for k in sorted(values)
             if k.endswith('accuracy') and k != headline and not k.startswith('baseline_')]
+  parts += [with_baseline(k, values) for k in sorted(values)
+            if k.endswith('_loss') and f'baseline_{k}' in values]
   return ' | '.join(parts)

@@ -2,6 +2,9 @@ import importlib.util
 import json
 import sys
 
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
 from mlm_jax import metrics, validation
@@ -44,6 +47,26 @@ def test_eval_line_puts_each_accuracy_beside_its_own_baseline():
                   '0.8730) | ppl 361.4 | mlm_accuracy 0.1900 (most-frequent-token baseline 0.0430)')
   assert metrics.eval_line(3, {'loss': 1.0, 'mlm_accuracy': 0.5}, 'mlm_accuracy') == (
       'eval step 3: loss 1.0000 | mlm_accuracy 0.5000')
+  # A detector's loss beside its best constant answer's: the figure that shows it learned
+  # (accuracy against its baseline barely moves); part losses without a baseline stay out.
+  values = {'loss': 0.37, 'baseline_loss': 0.38, 'detection_accuracy': 0.874,
+            'disc_loss': 0.37, 'baseline_disc_loss': 0.38, 'gen_loss': 5.0}
+  assert metrics.eval_line(4, values, 'detection_accuracy') == (
+      'eval step 4: loss 0.3700 (constant-answer baseline 0.3800) | detection_accuracy 0.8740 | '
+      'disc_loss 0.3700 (constant-answer baseline 0.3800)')
+
+
+def test_constant_answer_loss_is_the_entropy_of_the_positive_fraction():
+  labels = jnp.array([[1.0, 0.0, 0.0, 0.0, 1.0]])
+  weights = jnp.array([[1.0, 1.0, 1.0, 1.0, 0.0]])  # the last token is a pad: p = 1/4
+  total, n = metrics.constant_answer_loss(labels, weights)
+  assert float(n) == 4
+  np.testing.assert_allclose(float(total) / 4, -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)),
+                             rtol=1e-6)
+  # The constant answer's own cross-entropy at its best logit, log(p / (1 - p)), is this figure.
+  best = optax.sigmoid_binary_cross_entropy(jnp.full((1, 5), np.log(1 / 3)), labels)
+  np.testing.assert_allclose(float(total) / 4, float((best * weights).sum()) / 4, rtol=1e-5)
+  assert float(metrics.constant_answer_loss(jnp.zeros((1, 3)), jnp.ones((1, 3)))[0]) == 0.0
 
 
 def test_an_mfu_above_one_names_the_under_measured_peak():

@@ -62,6 +62,8 @@ def test_detection_metrics_count_precision_and_recall():
   assert float(m['substitution_recall'][0]) == 1 and float(m['substitution_recall'][1]) == 2
   assert float(m['substituted_fraction'][0]) == 2 and float(m['substituted_fraction'][1]) == 4
   assert float(m['baseline_detection_accuracy'][0]) == 2  # 'not substituted' everywhere
+  np.testing.assert_allclose(float(m['baseline_loss'][0] / m['baseline_loss'][1]), np.log(2),
+                             rtol=1e-6)  # half substituted: the best constant answer's loss
   xent = np.log1p(np.exp(-3.0))
   np.testing.assert_allclose(float(loss), (xent + (3 + xent) + (3 + xent) + xent) / 4, rtol=1e-5)
 

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlm_jax import metrics as metrics_lib
 from mlm_jax.models import token_detector
 from mlm_jax.objectives import masking, mlm
 from mlm_jax.objectives.objective import MASKED_LM, TOKEN_DETECTOR, LossOutput, Objective
@@ -106,7 +107,8 @@ def substitute(chosen_BL, input_ids_BL, segment_ids_BL, substitutes_BL):
 
 def detection_metrics(logits_BL, labels_BL, weights_BL) -> tuple[jax.Array, dict]:
   """Mean weighted sigmoid cross-entropy, plus accuracy, precision, recall as (sum, count), and
-  the accuracy of answering "not substituted" everywhere (baseline_detection_accuracy)."""
+  the accuracy of answering "not substituted" everywhere (baseline_detection_accuracy) and the
+  best constant answer's loss (baseline_loss: the whole loss is the detector's)."""
   xent_BL = optax.sigmoid_binary_cross_entropy(logits_BL, labels_BL)
   total = weights_BL.sum()
   loss = (xent_BL * weights_BL).sum() / jnp.maximum(total, 1.0)
@@ -119,6 +121,7 @@ def detection_metrics(logits_BL, labels_BL, weights_BL) -> tuple[jax.Array, dict
       'substitution_recall': (true_pos, labels_BL.sum()),
       'substituted_fraction': (labels_BL.sum(), total),
       'baseline_detection_accuracy': (((1 - labels_BL) * weights_BL).sum(), total),
+      'baseline_loss': metrics_lib.constant_answer_loss(labels_BL, weights_BL),
   }
 
 
