@@ -51,6 +51,20 @@ def test_detection_loss_excludes_pads_and_counts_precision_recall():
   assert ratio('disc_recall') == 0.5  # replaced: 0 (found), 1 (missed)
   assert ratio('disc_replaced_fraction') == 0.5
   assert ratio('baseline_disc_accuracy') == 0.5  # answering 'original' everywhere: tokens 2, 3
+  assert ratio('baseline_disc_loss') == pytest.approx(np.log(2))  # half replaced: 1 bit
+
+
+def test_a_nonpositive_disc_weight_is_refused_in_one_line():
+  from configs import mcl as mcl_config  # pylint: disable=g-import-not-at-top
+  from mlm_jax import objectives  # pylint: disable=g-import-not-at-top
+  from mlm_jax.config_lib import ConfigError  # pylint: disable=g-import-not-at-top
+  for c in (electra_config.get_config('size=tiny'), mcl_config.get_config('size=small')):
+    c.unlock()
+    objectives.validate(c.objective, c.model, c.data.seq_len)  # 50 passes
+    for bad in (0.0, -1.0):
+      c.objective.disc_weight = bad
+      with pytest.raises(ConfigError, match=rf'^objective.disc_weight={bad}: must be > 0'):
+        objectives.validate(c.objective, c.model, c.data.seq_len)
 
 
 def test_sampling_never_draws_special_or_out_of_vocabulary_tokens():
@@ -170,6 +184,8 @@ def test_discriminator_learns_to_flag_an_early_generators_samples(shared_vocab, 
   last = records[-1]
   p = last['disc_replaced_fraction']
   constant = -(p * np.log(p) + (1 - p) * np.log(1 - p))  # BCE of the best constant guess
+  # per batch, so at most the pooled fraction's entropy (concavity), and close to it
+  assert constant - 0.01 < last['baseline_disc_loss'] <= constant + 1e-6
   assert last['mlm_accuracy'] < 0.1  # the generator is still weak: the regime under test
-  assert last['disc_loss'] < 0.9 * constant, (last['disc_loss'], constant)
+  assert last['disc_loss'] < 0.9 * last['baseline_disc_loss'], last
   assert last['disc_recall'] > 0.1 and last['disc_precision'] > 0.5, last

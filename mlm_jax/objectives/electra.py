@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mlm_jax import metrics as metrics_lib
+from mlm_jax.config_lib import ConfigError
 from mlm_jax.objectives import masking, mlm
 from mlm_jax.objectives.objective import GENERATOR_DISCRIMINATOR, LossOutput, Objective
 
@@ -45,8 +47,8 @@ def replaced_labels(original_BL, corrupted_BL, segment_ids_BL) -> jax.Array:
 
 def detection_loss(logits_BL, labels_BL, weights_BL, prefix: str = 'disc') -> tuple[jax.Array, dict]:
   """Mean sigmoid BCE over weighted tokens; accuracy, precision and recall on replaced tokens,
-  and baseline_<prefix>_accuracy: the accuracy of answering "original" everywhere, which a
-  discriminator that has learned nothing matches."""
+  and the baselines a discriminator that has learned nothing matches: baseline_<prefix>_accuracy
+  (answering "original" everywhere) and baseline_<prefix>_loss (the best constant answer's)."""
   bce_BL = optax.sigmoid_binary_cross_entropy(logits_BL, labels_BL)
   n = weights_BL.sum()
   loss = (bce_BL * weights_BL).sum() / jnp.maximum(n, 1.0)
@@ -59,6 +61,7 @@ def detection_loss(logits_BL, labels_BL, weights_BL, prefix: str = 'disc') -> tu
       f'{prefix}_recall': (true_pos, (labels_BL * weights_BL).sum()),
       f'{prefix}_replaced_fraction': ((labels_BL * weights_BL).sum(), n),
       f'baseline_{prefix}_accuracy': (((1 - labels_BL) * weights_BL).sum(), n),
+      f'baseline_{prefix}_loss': metrics_lib.constant_answer_loss(labels_BL, weights_BL),
   }
   return loss, metrics
 
@@ -130,6 +133,15 @@ def discriminator_pass(passes: dict) -> float:
   return passes['discriminator'] + passes['discriminator_head']
 
 
+def validate_disc_weight(objective_cfg) -> None:
+  """The discriminator's loss weight (ELECTRA's lambda, 50) must be positive: at 0 or below the
+  encoder kept for fine-tuning learns nothing or is trained to fail."""
+  if not objective_cfg.disc_weight > 0:
+    raise ConfigError(f'objective.disc_weight={objective_cfg.disc_weight}: must be > 0 '
+                      '(ELECTRA: 50)')
+
+
 OBJECTIVE = Objective(make_loss=make_loss, needs=GENERATOR_DISCRIMINATOR,
+                      validate=validate_disc_weight,
                       headline=lambda o: 'disc_accuracy', flops_per_token=flops_per_token,
                       perplexity_of='mlm_loss')

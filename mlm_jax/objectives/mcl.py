@@ -220,6 +220,7 @@ def headline(objective_cfg) -> str:
 
 
 def validate(objective_cfg) -> None:
+  electra.validate_disc_weight(objective_cfg)
   try:
     parse_courses(objective_cfg.mcl_courses)
   except ValueError as e:
