@@ -35,3 +35,7 @@ def test_typed_overrides():
   assert c.finetune.train_examples == 500 and c.finetune.zero_shot is True
   with pytest.raises(ConfigError, match='unknown config key finetune.nope'):
     suite.set_override(c, 'finetune.nope=1')
+  with pytest.raises(ConfigError,
+                     match=r"^--set finetune.train_examples='many': not of the key's type, int$"):
+    suite.set_override(c, 'finetune.train_examples=many')
+  assert c.finetune.train_examples == 500  # left as it was

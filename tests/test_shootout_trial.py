@@ -37,6 +37,8 @@ def test_the_trial_is_the_shootout_run_with_overrides_and_an_early_stop(tmp_path
     ('nope', [], 4, "--label='nope': not one of mlm, "),
     ('electra', ['model.nope=3'], 4, '--set: unknown config key model.nope'),
     ('electra', ['train.learning_rate'], 4, "--set 'train.learning_rate' is not KEY=VALUE"),
+    ('electra', ['train.learning_rate=fast'], 4,
+     "--set train.learning_rate='fast': not of the key's type, float"),
     ('electra', [], 50, "--stop_at_step=50: between 0 and the run's"),
 ])
 def test_bad_options_are_one_line_errors_before_anything_is_written(tmp_path, label, sets, stop,

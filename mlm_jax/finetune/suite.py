@@ -32,7 +32,12 @@ def set_override(config, assignment: str) -> None:
   if leaf not in node:
     raise ConfigError(f'--set: unknown config key {key}')
   old = node[leaf]
-  node[leaf] = (value.lower() in ('1', 'true', 'yes')) if isinstance(old, bool) else type(old)(value)
+  try:
+    node[leaf] = (value.lower() in ('1', 'true', 'yes')) if isinstance(old, bool) else (
+        type(old)(value))
+  except (TypeError, ValueError):
+    kind = type(old).__name__
+    raise ConfigError(f"--set {key}={value!r}: not of the key's type, {kind}") from None
 
 
 def run_one(base_config, task: str, seed: int, workdir: str) -> dict:
