@@ -42,9 +42,10 @@ def _documented_commands() -> list[tuple[str, str, str]]:
   for path in sources:
     with open(path, encoding='utf-8') as f:
       for command, expected in _commands(f.read()):
-        if (' '.join(command.split()), expected) in seen:  # shown twice, checked once
+        key = (' '.join(command.split()), expected)
+        if key in seen:  # shown twice (whitespace aside), checked once
           continue
-        seen.add((' '.join(command.split()), expected))
+        seen.add(key)
         found.append((os.path.relpath(path, REPO), command, expected))
   return found
 

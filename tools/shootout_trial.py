@@ -15,7 +15,6 @@ against the best constant answer's (baseline_<name>_loss), which shows whether i
 anything; its accuracy against answering "original" everywhere barely moves either way.
 The same WORKDIR resumes the trial; another trial needs another WORKDIR.
 """
-import dataclasses
 import os
 import sys
 
@@ -100,12 +99,11 @@ def curve_table(records: list[dict], headline: str) -> str:
 def run(opt: shootout.Options, label: str, sets, stop_at_step: int, cluster_map: str = '') -> str:
   from mlm_jax import train  # pylint: disable=g-import-not-at-top
   from mlm_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  trial_config(opt, label, sets, stop_at_step, cluster_map)  # its one-line errors first
+  config = trial_config(opt, label, sets, stop_at_step, cluster_map)  # one-line errors first
   if opt.tiny and not opt.vocab_path:  # a SentencePiece model of the built-in corpus
     ref = shootout.reference_config(opt)
-    vocab = pipeline.resolve_vocab(ref.data, os.path.join(opt.workdir, 'vocab')).path
-    opt = dataclasses.replace(opt, vocab_path=vocab)
-  config = trial_config(opt, label, sets, stop_at_step, cluster_map)
+    config.data.vocab_path = pipeline.resolve_vocab(ref.data,
+                                                    os.path.join(opt.workdir, 'vocab')).path
   print(f'== {label}: {config.train.steps} steps at equal compute, stopping at '
         f'{config.train.stop_at_step or config.train.steps}', flush=True)
   train.run(config, opt.workdir)
