@@ -24,9 +24,10 @@ def validate(config, num_devices: int) -> None:
   require(config.model.attention_impl != 'splash' or config.data.seq_len % splash.BLOCK == 0,
           f'model.attention_impl=splash needs rows of a multiple of {splash.BLOCK} tokens, not '
           f'data.seq_len={config.data.seq_len}')
-  objectives.validate(config.objective, config.model, config.data.seq_len)
+  # The data section first: the objective's checks take data.seq_len as sound.
   data_checks.validate(config.data, config.model.max_positions, config.model.vocab_size,
                        config.init_from.hf_dir)
+  objectives.validate(config.objective, config.model, config.data.seq_len)
   optim.validate(config.train)
   tagger, scheme = config.data.tagger, config.objective.masking
   require(not tagger or tagger in data_taggers.NAMES,

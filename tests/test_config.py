@@ -78,6 +78,7 @@ def test_parse_variant():
     ('objective.mask_rate', 1.0, 'objective.mask_rate'),
     ('objective.mask_rate', 0.0, 'objective.mask_rate'),
     ('data.seq_len', 128, 'model.max_positions'),
+    ('data.seq_len', -5, 'data.seq_len=-5 must be at least 8'),  # before the objective's
     ('train.batch_size', 12, 'data-parallel'),
     ('train.micro_batches', 3, 'train.micro_batches'),
     ('mesh.data', 3, 'mesh'),
