@@ -1,4 +1,5 @@
 import json
+import re
 
 import jax
 import ml_collections
@@ -75,6 +76,11 @@ def test_parse_variant():
 @pytest.mark.parametrize('key,value,needle', [
     ('train.learning_rate', -1e-4, 'train.learning_rate'),
     ('train.steps', 0, 'train.steps'),
+    ('train.weight_decay', -0.01, 'train.weight_decay=-0.01 must be >= 0'),
+    ('train.adam_b2', 1.0, 'train.adam_b2=1.0 must be in [0, 1)'),
+    ('train.adam_eps', 0.0, 'train.adam_eps=0.0 must be positive'),
+    ('train.grad_clip_norm', -1.0, 'train.grad_clip_norm=-1.0 must be >= 0'),
+    ('train.end_lr_fraction', 1.5, 'train.end_lr_fraction=1.5 must be in [0, 1]'),
     ('objective.mask_rate', 1.0, 'objective.mask_rate'),
     ('objective.mask_rate', 0.0, 'objective.mask_rate'),
     ('data.seq_len', 128, 'model.max_positions'),
@@ -86,7 +92,7 @@ def test_parse_variant():
 ])
 def test_validation_names_the_key(key, value, needle):
   c = tiny_config(**{'objective.max_predictions': 0, key: value})  # slots follow data.seq_len
-  with pytest.raises(config_lib.ConfigError, match=needle.replace('.', r'\.')):
+  with pytest.raises(config_lib.ConfigError, match=re.escape(needle)):
     validation.validate(c, jax.device_count())
 
 
