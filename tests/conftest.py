@@ -37,12 +37,6 @@ def pytest_unconfigure(config):
     shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items):
-  """Slow tests first (stable within each group): under xdist the last minutes then hold only
-  short tests, so no worker sits idle while the other finishes a long end-to-end run."""
-  items.sort(key=lambda item: item.get_closest_marker('slow') is None)
-
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
