@@ -27,6 +27,18 @@ def schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:
                               [t.warmup_steps])
 
 
+def schedule_warnings(train_cfg) -> list[str]:
+  """Settings that train but are likely a mistake: a warmup as long as the run never reaches
+  the peak rate (e.g. configs/bert.py's 10,000 warmup steps under a short --config.train.steps).
+  """
+  t = train_cfg
+  if t.warmup_steps > t.steps and t.learning_rate > 0:
+    top = t.learning_rate * t.steps / t.warmup_steps
+    return [f'warning: train.warmup_steps={t.warmup_steps} > train.steps={t.steps}: the rate '
+            f'stops at {top:.3g}, never reaching train.learning_rate={t.learning_rate:g}']
+  return []
+
+
 def decay_mask(params):
   return jax.tree_util.tree_map_with_path(
       lambda path, _: getattr(path[-1], 'key', None) in DECAYED_LEAVES, params)

@@ -117,6 +117,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     workdir_vocab.save(source.vocab, workdir)
   write_run_config(config, workdir)
   _log('config (beyond configs/base.py): ' + (' '.join(config_lib.differences(config)) or '-'))
+  for warning in optim.schedule_warnings(t_cfg):
+    _log(warning)
   shard, num_shards = sharding.data_shard(mesh, t_cfg.batch_size)
   host_batch = t_cfg.batch_size // num_shards
   # A dry run reads one batch unshuffled: filling the shuffle buffer would read thousands of

@@ -29,6 +29,15 @@ def test_cosine_decay_to_end_fraction():
   assert float(s(100)) == pytest.approx(0.2, rel=1e-5)
 
 
+def test_warmup_longer_than_the_run_is_warned_with_the_rate_it_stops_at():
+  cfg = _train_cfg(steps=1000, warmup_steps=10_000, learning_rate=1e-4)
+  [warning] = optim.schedule_warnings(cfg)
+  assert warning.startswith('warning: train.warmup_steps=10000 > train.steps=1000')
+  stops_at = float(warning.split('stops at ')[1].split(',')[0])
+  assert stops_at == pytest.approx(float(optim.schedule(cfg)(1000)), rel=1e-3)  # 1e-05
+  assert not optim.schedule_warnings(_train_cfg(steps=1000, warmup_steps=1000))
+
+
 def test_weight_decay_skips_biases_and_layer_norm():
   params = {'dense': {'kernel': jnp.ones((2, 2)), 'bias': jnp.ones(2)},
             'norm': {'scale': jnp.ones(2), 'bias': jnp.ones(2)},
