@@ -28,9 +28,8 @@ def schedule(train_cfg: ml_collections.ConfigDict) -> optax.Schedule:
 
 
 def schedule_warnings(train_cfg) -> list[str]:
-  """Settings that train but are likely a mistake: a warmup as long as the run never reaches
-  the peak rate (e.g. configs/bert.py's 10,000 warmup steps under a short --config.train.steps).
-  """
+  """Settings that train but are likely a slip: a warmup longer than the run, so the rate never
+  reaches its peak (configs/bert.py's 10,000 warmup steps under a short --config.train.steps)."""
   t = train_cfg
   if t.warmup_steps > t.steps and t.learning_rate > 0:
     top = t.learning_rate * t.steps / t.warmup_steps
