@@ -256,7 +256,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
       step += 1
       interval_steps += 1
       sigterm = preempted.reached(step)  # once per step; agreed across processes
-      stopping = step in (t_cfg.steps, t_cfg.stop_at_step) or sigterm
+      stopping = step == last_step or sigterm
       if step % t_cfg.log_every_steps == 0 or stopping:
         check_finite(train_state, t_cfg.nonfinite_policy)
         values = metrics.reduce(jax.device_get(sums))
@@ -288,8 +288,6 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
           _log(f'step {step}: parameters are not finite; checkpoint not written')
       if sigterm:
         _log(f'SIGTERM: checkpoint of step {step} written; exiting')
-        break
-      if step == t_cfg.stop_at_step:
         break
 
   if step == t_cfg.steps:
