@@ -32,7 +32,7 @@ def schedule_warnings(train_cfg) -> list[str]:
   reaches its peak (configs/bert.py's 10,000 warmup steps under a short --config.train.steps)."""
   t = train_cfg
   if t.warmup_steps > t.steps and t.learning_rate > 0:
-    top = t.learning_rate * t.steps / t.warmup_steps
+    top = float(schedule(t)(t.steps))  # the schedule's own value, not a second formula
     return [f'warning: train.warmup_steps={t.warmup_steps} > train.steps={t.steps}: the rate '
             f'stops at {top:.3g}, never reaching train.learning_rate={t.learning_rate:g}']
   return []

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from mlm_jax import metrics as metrics_lib
-from mlm_jax.config_lib import ConfigError
+from mlm_jax.config_lib import require
 from mlm_jax.objectives import masking, mlm
 from mlm_jax.objectives.objective import GENERATOR_DISCRIMINATOR, LossOutput, Objective
 
@@ -136,9 +136,8 @@ def discriminator_pass(passes: dict) -> float:
 def validate_disc_weight(objective_cfg) -> None:
   """The discriminator's loss weight (ELECTRA's lambda, 50) must be positive: at 0 or below the
   encoder kept for fine-tuning learns nothing or is trained to fail."""
-  if not objective_cfg.disc_weight > 0:
-    raise ConfigError(f'objective.disc_weight={objective_cfg.disc_weight}: must be > 0 '
-                      '(ELECTRA: 50)')
+  require(objective_cfg.disc_weight > 0,
+          f'objective.disc_weight={objective_cfg.disc_weight}: must be > 0 (ELECTRA: 50)')
 
 
 OBJECTIVE = Objective(make_loss=make_loss, needs=GENERATOR_DISCRIMINATOR,
