@@ -1,10 +1,11 @@
 """8 fake CPU devices, so sharding is exercised for real; shared tiny configs and corpus."""
 import os
 
-# LLVM at -O0: the tests' tiny models spend far more time compiling than running (measured: the
-# slow ELECTRA and causal tests 206 s -> 151 s). Numerics are unchanged (no fast-math either way);
-# the product and tools/benchmark.py keep XLA's default optimisation.
-TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
+# LLVM at -O0 and XLA:CPU's older elemental emitters instead of its MLIR fusion emitters: the
+# tests' tiny models spend far more time compiling than running (measured: -O0 took the slow
+# ELECTRA and causal tests 206 s -> 151 s; the emitters the smoke train step's compile 3.4 ->
+# 2.5 s). No fast-math either way; the product and tools/benchmark.py keep XLA's defaults.
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + f' {TEST_XLA_FLAGS}'
                            ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_XLA_FLAGS
 
 
 @pytest.mark.slow
@@ -16,7 +16,7 @@ def test_gpu_check_script_prints_json_lines_for_each_check():
             '--config.model.num_heads=2 --config.model.mlp_dim=128 '
             '--config.model.vocab_size=512 --config.data.vocab_size=512 --config.train.peak_flops=1e11 --steps=1 --warmup=0')
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'GPU_CHECK_SHRINK': shrink, 'PYTHON': sys.executable,
-         'XLA_FLAGS': '--xla_backend_optimization_level=0'}
+         'XLA_FLAGS': TEST_XLA_FLAGS}
   out = subprocess.run(['bash', 'tools/gpu_check.sh', '2'], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=900, check=False)
   assert out.returncode == 0, out.stderr[-3000:]
