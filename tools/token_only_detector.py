@@ -114,9 +114,9 @@ def measure(workdir: str, step=None, batches: int = 40, batch_size: int = 128,
     batch = {k: v for k, v in batch.items() if k in pipeline.batch_keys(source)}
     gen_BL, logits_BL, uni_BL = jax.device_get(corrupt(params, batch, jax.random.key(seed + i)))
     real_BL = batch['segment_ids'] != 0
-    for rows, corrupted in ((generated, gen_BL), (uniform, uni_BL)):
-      rows.append((corrupted[real_BL], (corrupted != batch['input_ids'])[real_BL],
-                   logits_BL[real_BL]))
+    for rows, corrupted, logits in ((generated, gen_BL, logits_BL[real_BL]),
+                                    (uniform, uni_BL, None)):  # the discriminator saw gen_BL
+      rows.append((corrupted[real_BL], (corrupted != batch['input_ids'])[real_BL], logits))
   if len(generated) < 2:
     raise ConfigError(f'{workdir}: its training data gave {len(generated)} batch(es) of '
                       f'{batch_size}; need 2')
