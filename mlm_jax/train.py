@@ -20,7 +20,6 @@ from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
 from mlm_jax.export import hf_import
-from mlm_jax.objectives import masking
 
 
 def _log(msg: str) -> None:
@@ -136,8 +135,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
   model = models.build(config.model)
   tx = optim.make_optimizer(t_cfg)
   objective = objectives.objective(config.objective)
-  word_start = (source.word_start if masking.uses_word_starts(config.objective)
-                or objective.uses_word_starts else None)
+  word_start = objectives.word_starts(config.objective, source.word_start)
   loss_fn = objective.make_loss(model, config.objective, source.tokens, word_start)
   init_objective_state = objectives.init_state_fn(config.objective)
   # A frozen model (a distillation teacher), read before anything compiles.

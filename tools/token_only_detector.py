@@ -25,12 +25,13 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import optax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from mlm_jax import checkpointing, config_lib, models, objectives  # noqa: E402
 from mlm_jax.config_lib import ConfigError  # noqa: E402
 from mlm_jax.data import pipeline  # noqa: E402
-from mlm_jax.objectives import electra, masking, mlm  # noqa: E402
+from mlm_jax.objectives import electra, mlm  # noqa: E402
 from mlm_jax.objectives.objective import GENERATOR_DISCRIMINATOR  # noqa: E402
 
 SHRINK = 20.0  # pseudo-tokens at the overall rate added to each token id's count
@@ -92,8 +93,7 @@ def measure(workdir: str, step=None, batches: int = 40, batch_size: int = 128,
   model = models.build(config.model)
   tokens = source.tokens
   spec = mlm.masking_spec(config.objective)
-  word_start = (source.word_start if masking.uses_word_starts(config.objective)
-                or objective.uses_word_starts else None)  # as train.py masks
+  word_start = objectives.word_starts(config.objective, source.word_start)  # as train.py
   allowed_V = electra.sampling_mask(tokens, model.cfg.vocab_size)
 
   @jax.jit
@@ -109,9 +109,10 @@ def measure(workdir: str, step=None, batches: int = 40, batch_size: int = 128,
 
   ds = pipeline.make_dataset(source, 'train', config.data.seq_len, batch_size, train=True,
                              seed=seed)
+  keys = pipeline.batch_keys(source)
   generated, uniform = [], []
   for i, batch in zip(range(batches), ds.as_numpy_iterator()):
-    batch = {k: v for k, v in batch.items() if k in pipeline.batch_keys(source)}
+    batch = {k: v for k, v in batch.items() if k in keys}
     gen_BL, logits_BL, uni_BL = jax.device_get(corrupt(params, batch, jax.random.key(seed + i)))
     real_BL = batch['segment_ids'] != 0
     for rows, corrupted, logits in ((generated, gen_BL, logits_BL[real_BL]),
@@ -126,8 +127,8 @@ def measure(workdir: str, step=None, batches: int = 40, batch_size: int = 128,
     ids, labels = _cat(scored, 0), _cat(scored, 1)
     out[name] = token_only_scores(fit_ids, fit_labels, ids, labels, model.cfg.vocab_size)
     if name == 'generator':  # the run's discriminator, on the tokens the detectors are scored on
-      probs = 1 / (1 + np.exp(-_cat(scored, 2).astype(np.float64)))
-      out[name]['discriminator_loss'] = bce(probs, labels)
+      out[name]['discriminator_loss'] = float(optax.sigmoid_binary_cross_entropy(
+          _cat(scored, 2), labels.astype(np.float32)).mean())  # as training scores it
       out[name]['discriminator_over_constant'] = (out[name]['discriminator_loss']
                                                   / out[name]['constant_loss'])
       out['tokens_scored'] = int(len(labels))

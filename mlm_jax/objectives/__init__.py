@@ -36,6 +36,14 @@ def objective(objective_cfg) -> Objective:
   return OBJECTIVES[objective_cfg.name]
 
 
+def word_starts(objective_cfg, word_start_V):
+  """WORD_START_V (the vocabulary's word-start table) when the objective's units respect word
+  boundaries, through its masking keys or by its own declaration; else None. make_loss's
+  word_start_V argument."""
+  uses = masking.uses_word_starts(objective_cfg) or objective(objective_cfg).uses_word_starts
+  return word_start_V if uses else None
+
+
 def validate(objective_cfg, model_cfg, seq_len: int) -> None:
   """Masking keys every objective shares, the model pairing, then the objective's own checks."""
   o = objective_cfg
