@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -28,6 +29,8 @@ def test_benchmark_prints_json_with_mfu():
   # provenance: which chip, JAX and XLA flags gave the figure
   assert result['device_kind'] and result['jax'] == jax.__version__
   assert 'xla_force_host_platform_device_count=8' in result['xla_flags']
+  # ... and which glibc malloc settings (they move XLA:CPU's step time)
+  assert result['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', '')
 
 
 @pytest.mark.slow
@@ -55,6 +58,7 @@ def test_torch_twin_of_each_exportable_family_in_its_own_process():
               'speedup_vs_torch', 'memory_vs_torch'):
     assert result[key] > 0, key
   assert result['cpu'] and result['torch_peak_rss_mib'] != result['peak_rss_mib']
+  assert result['torch_glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', '')  # inherited
   refused = subprocess.run(
       [sys.executable, 'tools/benchmark.py', '--config=configs/electra.py:size=tiny', '--steps=1',
        '--warmup=0', '--batch_size=8', '--torch', '--config.train.peak_flops=1e11'],
@@ -62,6 +66,20 @@ def test_torch_twin_of_each_exportable_family_in_its_own_process():
   assert refused.returncode != 0
   assert refused.stderr.strip().splitlines()[-1] == (
       "error: --torch: model.name='electra' has no transformers twin")
+
+
+def test_a_twin_killed_by_a_signal_is_named():
+  """The kernel's out-of-memory killer leaves no stderr: say which signal ended the twin (in a
+  process of its own: the benchmark's absl flags would clash with other tools' here)."""
+  probe = ('import subprocess\n'
+           'from tools import benchmark\n'
+           'subprocess.run = lambda *a, **k: subprocess.CompletedProcess(a, -9, "", "")\n'
+           'benchmark.run_torch_twin({})\n')
+  out = subprocess.run([sys.executable, '-c', probe], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 1
+  assert out.stderr.strip().splitlines()[-1] == (
+      'error: the PyTorch run was killed by signal 9 (out of memory?)')
 
 
 def test_packed_synthetic_rows_hold_k_whole_documents():

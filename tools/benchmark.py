@@ -26,6 +26,9 @@ eager: none) and peak resident memory of their own process; the CPU model is nam
 runs first, and on an accelerator JAX is kept from preallocating its memory pool
 (XLA_PYTHON_CLIENT_PREALLOCATE=false unless set): otherwise JAX's 75%% reservation leaves the twin
 too little memory (BERT-base at seq 512, batch 64 ran out of memory on an 80 GB H100).
+
+`glibc_tunables` and `torch_glibc_tunables` record GLIBC_TUNABLES as each process saw it (both
+inherit it): glibc's malloc settings move XLA:CPU's step time (README, "Per-step buffers").
 """
 import functools
 import json
@@ -175,6 +178,9 @@ def run_torch_twin(spec: dict) -> dict:
   import subprocess  # pylint: disable=g-import-not-at-top
   child = subprocess.run([sys.executable, torch_twin.__file__], input=json.dumps(spec),
                          capture_output=True, text=True, check=False)
+  if child.returncode < 0:  # a signal: SIGKILL is most often the kernel's out-of-memory killer
+    sys.exit(f'error: the PyTorch run was killed by signal {-child.returncode}'
+             + (' (out of memory?)' if child.returncode == -9 else ''))
   if child.returncode:
     sys.exit(f'error: the PyTorch run failed: {child.stderr.strip().splitlines()[-1:]}')
   return json.loads(child.stdout.strip().splitlines()[-1])
@@ -210,6 +216,7 @@ def main(argv):
   result = {'config': _CONFIG.value.model.name, 'cpu': metrics.cpu_model(),
             'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
             'xla_flags': os.environ.get('XLA_FLAGS', ''),
+            'glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
@@ -225,6 +232,7 @@ def main(argv):
     torch_s = twin['torch_step_time_s']
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
                   torch_compile_s=0.0, torch_peak_rss_mib=twin['torch_peak_rss_mib'],
+                  torch_glibc_tunables=twin['torch_glibc_tunables'],
                   speedup_vs_torch=torch_s / step_s,
                   memory_vs_torch=result['peak_rss_mib'] / twin['torch_peak_rss_mib'],
                   torch_mfu=batch * seq_len / torch_s * flops / peak)

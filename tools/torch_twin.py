@@ -8,6 +8,7 @@ for autocast); prints one JSON line: the median step time and the process's peak
 memory (and its peak GPU memory on a GPU).
 """
 import json
+import os
 import sys
 import time
 
@@ -57,7 +58,8 @@ def main() -> None:
       torch.cuda.synchronize()
     if i > spec['warmup']:
       times.append(time.perf_counter() - t)
-  result = {'torch_step_time_s': float(np.median(times)), 'torch_peak_rss_mib': peak_rss_mib()}
+  result = {'torch_step_time_s': float(np.median(times)), 'torch_peak_rss_mib': peak_rss_mib(),
+            'torch_glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
   if device == 'cuda':
     result['torch_peak_device_mib'] = torch.cuda.max_memory_allocated() / 2**20
   print(json.dumps(result))
