@@ -2,10 +2,14 @@
 import os
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+if __name__ == '__main__':  # first, so the imports below are not paid twice
+  from mlm_jax import host_allocator
+  host_allocator.maybe_reexec()
 
-from mlm_jax import config_lib, quiet
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from mlm_jax import config_lib, quiet  # noqa: E402
 
 quiet.import_tensorflow()  # before anything logs from C++: errors stay one line
 

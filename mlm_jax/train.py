@@ -15,7 +15,7 @@ from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
 from mlm_jax import compile_cache, fs, init_from, lineage, preemption, pruning, validation
-from mlm_jax import sparse_ft, teacher_weights
+from mlm_jax import host_allocator, sparse_ft, teacher_weights
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -243,11 +243,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
     eval_values = run_eval(0)
   # A run resumed at or past stop_at_step (the same time-sliced command again) trains nothing.
   last_step = min(t_cfg.steps, t_cfg.stop_at_step or t_cfg.steps)
+  wait_each_step = host_allocator.one_step_at_a_time()
   with preemption.guard() as preempted:
     while step < last_step:
       host_batch_np = next(train_iter)
       nonpad += int((host_batch_np['segment_ids'] != 0).sum())
       batch = sharding.host_batch_to_global(host_batch_np, mesh, t_cfg.batch_size)
+      if wait_each_step:  # CPU: the last step's buffers are freed before this one takes its own
+        host_allocator.wait_for_step(train_state)
       train_state, step_metrics = train_step(train_state, batch, train_rng, *frozen_args,
                                              *mask_args)
       sums = step_metrics if sums is None else add(sums, step_metrics)

@@ -6,6 +6,7 @@ import sys
 import jax
 import pytest
 
+from mlm_jax import host_allocator
 from tests.conftest import REPO
 
 
@@ -31,6 +32,9 @@ def test_benchmark_prints_json_with_mfu():
   assert 'xla_force_host_platform_device_count=8' in result['xla_flags']
   # ... and which glibc malloc settings (they move XLA:CPU's step time)
   assert result['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', '')
+  # ... and which malloc: this Linux CPU host re-executed it under mimalloc
+  if sys.platform.startswith('linux') and host_allocator.library():
+    assert result['allocator'] == 'mimalloc'
 
 
 @pytest.mark.slow
@@ -59,6 +63,7 @@ def test_torch_twin_of_each_exportable_family_in_its_own_process():
     assert result[key] > 0, key
   assert result['cpu'] and result['torch_peak_rss_mib'] != result['peak_rss_mib']
   assert result['torch_glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', '')  # inherited
+  assert result['torch_allocator'] == 'system'  # PyTorch as it is run (--torch_allocator)
   refused = subprocess.run(
       [sys.executable, 'tools/benchmark.py', '--config=configs/electra.py:size=tiny', '--steps=1',
        '--warmup=0', '--batch_size=8', '--torch', '--config.train.peak_flops=1e11'],

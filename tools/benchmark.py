@@ -5,8 +5,10 @@ python tools/benchmark.py --config=configs/wiki.py --config.data.train_files=...
     --config.data.vocab_path=... --data [--data_only] --workdir=/tmp/bench
 
 tokens_per_sec and mfu come from the median step, each step waited for; pipelined_step_time_s
-and pipelined_mfu time the same steps dispatched back to back, as the training loop runs them
-(the difference is host time the device waits for between steps).
+and pipelined_mfu time the same steps as the training loop runs them: on accelerators
+dispatched back to back (the difference is host time the device waits for between steps), on
+CPU each waited for before the next. `allocator` names the malloc this process ran under
+(mimalloc on CPU hosts by default: mlm_jax/host_allocator.py).
 
 --data also times the input pipeline alone on the config's data section (read, tokenize, pack,
 shuffle, batch: what one host's training loop pulls) with TensorFlow capped at
@@ -21,8 +23,10 @@ kernel, the costliest kernels, and the busy fraction of the step's wall time).
 --torch also times the family's transformers twin (BertForMaskedLM, ModernBertForMaskedLM with
 its default dense head; PyTorch eager, its default attention, torch.optim.AdamW, same
 dimensions and batch, the same fraction of labelled positions) in a subprocess of its own, and
-reports the ratio. Both sides report compile time (JAX: lowering and compiling the step; PyTorch
-eager: none) and peak resident memory of their own process; the CPU model is named. The twin
+reports the ratio; the twin runs under the system malloc, as PyTorch is run, unless
+--torch_allocator=mimalloc (`torch_allocator` says which). Both sides report compile time
+(JAX: lowering and compiling the step; PyTorch eager: none) and peak resident memory of their
+own process; the CPU model is named. The twin
 runs first, and on an accelerator JAX is kept from preallocating its memory pool
 (XLA_PYTHON_CLIENT_PREALLOCATE=false unless set): otherwise JAX's 75%% reservation leaves the twin
 too little memory (BERT-base at seq 512, batch 64 ran out of memory on an 80 GB H100).
@@ -38,12 +42,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+if __name__ == '__main__':  # CPU hosts run under mimalloc, as training does (before imports)
+  from mlm_jax import host_allocator  # pylint: disable=g-import-not-at-top
+  host_allocator.maybe_reexec()
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from mlm_jax import config_lib, metrics, models, objectives, optim, sharding, state  # noqa: E402
+from mlm_jax import config_lib, host_allocator, metrics, models, objectives, optim  # noqa: E402
+from mlm_jax import sharding, state  # noqa: E402
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
@@ -57,6 +66,9 @@ _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Override train.batch_size (0: keep).')
 _TORCH = flags.DEFINE_boolean('torch', False, 'Also time the transformers PyTorch baseline.')
 _THREADS = flags.DEFINE_integer('threads', 2, 'PyTorch intra-op threads.')
+_TORCH_ALLOCATOR = flags.DEFINE_enum(
+    'torch_allocator', 'system', ['system', 'mimalloc'],
+    'The twin\'s malloc: system (PyTorch as it is run) or mimalloc (like mlm_jax on CPU).')
 _DATA = flags.DEFINE_boolean('data', False, 'Also time the input pipeline alone.')
 _DATA_ONLY = flags.DEFINE_boolean('data_only', False, 'Time only the input pipeline.')
 _DATA_SECONDS = flags.DEFINE_float('data_seconds', 20.0, 'Seconds of input pipeline timing.')
@@ -138,11 +150,16 @@ def time_jax(config, batch_np) -> tuple[float, float, float, dict | None]:
       jax.block_until_ready(m)
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)
+      time.sleep(host_allocator.FREE_PAUSE_S)  # untimed, as the loop's wait_for_step
     step_s, profile = float(np.median(times)), None
-    # The training loop never waits on a step (it syncs at log steps only), so the host's
-    # dispatch overlaps the device's work there: time the same steps back to back as well.
+    # The same steps as the training loop runs them: on accelerators back to back (the host's
+    # dispatch overlaps the device's work), on CPU each waited for before the next is
+    # dispatched (one step's buffers live: host_allocator).
+    wait = host_allocator.one_step_at_a_time()
     t = time.perf_counter()
     for _ in range(_STEPS.value):
+      if wait:
+        host_allocator.wait_for_step(train_state)
       train_state, m = step(train_state, batch, rng, *frozen)
     jax.block_until_ready((train_state, m))
     pipelined_s = (time.perf_counter() - t) / _STEPS.value
@@ -173,11 +190,19 @@ def torch_spec(config, batch_np) -> dict:
           'bf16': config.model.dtype == 'bfloat16'}
 
 
-def run_torch_twin(spec: dict) -> dict:
-  """Times the twin in a process of its own (before JAX holds any accelerator memory)."""
+def run_torch_twin(spec: dict, allocator: str = 'system') -> dict:
+  """Times the twin in a process of its own (before JAX holds any accelerator memory), under
+  ALLOCATOR's malloc (system or mimalloc)."""
   import subprocess  # pylint: disable=g-import-not-at-top
+  lib = host_allocator.library()
+  preload = [p for p in os.environ.get('LD_PRELOAD', '').split(':') if p and p != lib]
+  if allocator == 'mimalloc':
+    if lib is None:
+      sys.exit('error: --torch_allocator=mimalloc: cmeel-mimalloc is not installed')
+    preload.insert(0, lib)
+  env = {**os.environ, 'LD_PRELOAD': ':'.join(preload)}
   child = subprocess.run([sys.executable, torch_twin.__file__], input=json.dumps(spec),
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=env)
   if child.returncode < 0:  # a signal: SIGKILL is most often the kernel's out-of-memory killer
     sys.exit(f'error: the PyTorch run was killed by signal {-child.returncode}'
              + (' (out of memory?)' if child.returncode == -9 else ''))
@@ -209,7 +234,8 @@ def main(argv):
     sys.exit('error: --docs_per_row with --torch: the PyTorch twin has no packed-row attention')
   batch_np = synthetic_batch(np.random.default_rng(0), batch, seq_len, config.model.vocab_size,
                              _DOCS.value)
-  twin = run_torch_twin(torch_spec(config, batch_np)) if _TORCH.value else None
+  twin = (run_torch_twin(torch_spec(config, batch_np), _TORCH_ALLOCATOR.value) if _TORCH.value
+          else None)
   step_s, pipelined_s, compile_s, profile = time_jax(config, batch_np)
   flops = objectives.flops_per_token(config)
   tps = batch * seq_len / step_s
@@ -217,6 +243,7 @@ def main(argv):
             'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
             'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
+            'allocator': host_allocator.name(),
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,
             'peak_rss_mib': torch_twin.peak_rss_mib(), 'model_flops_per_token': flops,
@@ -233,6 +260,7 @@ def main(argv):
     result.update(torch_tokens_per_sec=batch * seq_len / torch_s, torch_step_time_s=torch_s,
                   torch_compile_s=0.0, torch_peak_rss_mib=twin['torch_peak_rss_mib'],
                   torch_glibc_tunables=twin['torch_glibc_tunables'],
+                  torch_allocator=twin['torch_allocator'],
                   speedup_vs_torch=torch_s / step_s,
                   memory_vs_torch=result['peak_rss_mib'] / twin['torch_peak_rss_mib'],
                   torch_mfu=batch * seq_len / torch_s * flops / peak)

@@ -11,6 +11,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == '__main__':  # CPU hosts train under mimalloc (mlm_jax/host_allocator.py)
+  from mlm_jax import host_allocator  # pylint: disable=g-import-not-at-top
+  host_allocator.maybe_reexec()
 
 from absl import app, flags, logging  # noqa: E402
 

@@ -34,6 +34,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == '__main__':  # CPU hosts train under mimalloc (mlm_jax/host_allocator.py)
+  from mlm_jax import host_allocator  # pylint: disable=g-import-not-at-top
+  host_allocator.maybe_reexec()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import ml_collections  # noqa: E402

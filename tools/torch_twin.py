@@ -14,6 +14,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mlm_jax import host_allocator  # noqa: E402  (standard library only: reports the malloc)
+
 
 def peak_rss_mib() -> float:
   """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the
@@ -59,7 +62,8 @@ def main() -> None:
     if i > spec['warmup']:
       times.append(time.perf_counter() - t)
   result = {'torch_step_time_s': float(np.median(times)), 'torch_peak_rss_mib': peak_rss_mib(),
-            'torch_glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
+            'torch_glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
+            'torch_allocator': host_allocator.name()}
   if device == 'cuda':
     result['torch_peak_device_mib'] = torch.cuda.max_memory_allocated() / 2**20
   print(json.dumps(result))

@@ -17,7 +17,7 @@ import optax
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, fs, metrics, optim, preemption, sharding, state
-from mlm_jax import compile_cache, sparse_ft
+from mlm_jax import compile_cache, host_allocator, sparse_ft
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -381,11 +381,14 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   shard, count = sharding.data_shard(mesh, t.batch_size)
   step = int(jax.device_get(train_state.step))
   sums, t_int, n_int, sigterm = None, time.time(), 0, False
+  wait_each_step = host_allocator.one_step_at_a_time()
   with preemption.guard() as preempted:  # SIGTERM: checkpoint this step and leave
     while step < t.steps:
       rows = _rows(step, n_train, t.batch_size, config.seed)
       host = _host(data.train, rows, shard, count)
       batch = sharding.host_batch_to_global(host, mesh, t.batch_size)
+      if wait_each_step:  # CPU: one step's buffers live at a time (host_allocator)
+        host_allocator.wait_for_step(train_state)
       train_state, m = train_step(train_state, batch, train_rng, *step_extra)
       sums = m if sums is None else add(sums, m)
       step, n_int = step + 1, n_int + 1
