@@ -16,14 +16,14 @@ def test_plan_preloads_mimalloc_on_a_linux_cpu_host_and_keeps_other_preloads():
   env = host_allocator.plan({'PATH': '/bin'}, LIB, 'linux', accelerator=False,
                             memory_bytes=24 * 2**30)
   assert env['LD_PRELOAD'] == LIB and env['PATH'] == '/bin'
-  # the block kept 5 s, no huge pages, an arena of half the memory (12 GiB, in KiB)
-  assert (env['MIMALLOC_PURGE_DELAY'], env['MIMALLOC_ALLOW_THP'],
-          env['MIMALLOC_ARENA_RESERVE']) == ('5000', '0', str(12 * 2**20))
+  # the block kept 5 s, no huge pages, arenas of half the memory that may hold it whole
+  assert (env['MIMALLOC_PURGE_DELAY'], env['MIMALLOC_ALLOW_THP'], env['MIMALLOC_ARENA_RESERVE'],
+          env['MIMALLOC_ARENA_MAX_OBJECT_SIZE']) == ('5000', '0', '12GiB', '12GiB')
   env = host_allocator.plan({'LD_PRELOAD': '/x/libfoo.so', 'MIMALLOC_PURGE_DELAY': '100'}, LIB,
                             'linux', accelerator=False, memory_bytes=2**30)
   assert env['LD_PRELOAD'] == f'{LIB}:/x/libfoo.so'
   assert env['MIMALLOC_PURGE_DELAY'] == '100'  # the user's setting stands
-  assert env['MIMALLOC_ARENA_RESERVE'] == str(2**20)  # at least 1 GiB
+  assert env['MIMALLOC_ARENA_RESERVE'] == '1GiB'  # at least 1 GiB
 
 
 @pytest.mark.parametrize('environ,lib,platform,accelerator', [
