@@ -143,6 +143,7 @@ def time_jax(config, batch_np) -> tuple[float, float, float, dict | None]:
     t0 = time.perf_counter()
     step = step.lower(train_state, batch, rng, *frozen).compile()
     compile_s = time.perf_counter() - t0
+    wait = host_allocator.one_step_at_a_time()
     times = []
     for i in range(_WARMUP.value + _STEPS.value + 1):
       t = time.perf_counter()
@@ -150,12 +151,12 @@ def time_jax(config, batch_np) -> tuple[float, float, float, dict | None]:
       jax.block_until_ready(m)
       if i > _WARMUP.value:
         times.append(time.perf_counter() - t)
-      time.sleep(host_allocator.FREE_PAUSE_S)  # untimed, as the loop's wait_for_step
+      if wait:  # untimed: the step's temporaries freed before the next, as in the CPU loop
+        time.sleep(host_allocator.FREE_PAUSE_S)
     step_s, profile = float(np.median(times)), None
     # The same steps as the training loop runs them: on accelerators back to back (the host's
     # dispatch overlaps the device's work), on CPU each waited for before the next is
     # dispatched (one step's buffers live: host_allocator).
-    wait = host_allocator.one_step_at_a_time()
     t = time.perf_counter()
     for _ in range(_STEPS.value):
       if wait:
