@@ -168,6 +168,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   # 'auto' is $JAX_COMPILATION_CACHE_DIR if set, else WORKDIR/compilation_cache; '' turns it off;
   # anything else is the directory (gs:// too).
   t.compilation_cache = 'auto'
+  # XLA:CPU's step order: concurrency (XLA's default) | memory (fewer live temporaries:
+  # BERT-base -12% memory at equal speed, small models 2-11% slower; mlm_jax/cpu_schedule.py)
+  t.cpu_schedule = 'concurrency'
 
   c.eval = e = ml_collections.ConfigDict()
   e.every_steps = 500  # steps between evaluations (0: only at the end)

@@ -54,6 +54,7 @@ def get_config(arg: str | None = None):
   c.train.weight_decay = 1e-5 / lr
   c.train.adam_b1, c.train.adam_b2, c.train.adam_eps = 0.9, 0.98, 1e-6
   if not tiny:
+    c.train.cpu_schedule = 'memory'  # on CPU: -5% to -8% peak memory at equal speed (base)
     c.train.batch_size = 256
     c.train.warmup_steps = 3_000
     c.train.steps = 200_000

@@ -9,7 +9,7 @@ if __name__ == '__main__':  # first, so the imports below are not paid twice
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from mlm_jax import config_lib, quiet  # noqa: E402
+from mlm_jax import config_lib, cpu_schedule, quiet  # noqa: E402
 
 quiet.import_tensorflow()  # before anything logs from C++: errors stay one line
 
@@ -100,6 +100,10 @@ def workdir() -> str:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  try:  # before any JAX call: XLA reads its flags once per process
+    cpu_schedule.apply(_CONFIG.value.train.cpu_schedule)
+  except config_lib.ConfigError as e:
+    _fail(str(e))
   init_distributed()
   import jax  # pylint: disable=g-import-not-at-top
   from mlm_jax import train, validation  # pylint: disable=g-import-not-at-top
@@ -123,10 +127,15 @@ def cli(argv: list[str]) -> None:
   for name in [n for n in flags.FLAGS if n.startswith('config.')]:  # a previous call's overrides
     delattr(flags.FLAGS, name)
   saved, sys.argv = sys.argv, ['mlm_jax.main', *argv]  # config_flags reads overrides there
+  saved_xla_flags = os.environ.get('XLA_FLAGS')  # main() sets train.cpu_schedule's flag there
   try:
     main(parse_flags(sys.argv))
   finally:
     sys.argv = saved
+    if saved_xla_flags is None:
+      os.environ.pop('XLA_FLAGS', None)
+    else:
+      os.environ['XLA_FLAGS'] = saved_xla_flags
 
 
 if __name__ == '__main__':

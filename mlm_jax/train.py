@@ -14,8 +14,8 @@ from absl import logging
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, metrics, models, objectives, optim, sharding, state
-from mlm_jax import compile_cache, fs, init_from, lineage, preemption, pruning, validation
-from mlm_jax import host_allocator, sparse_ft, teacher_weights
+from mlm_jax import compile_cache, cpu_schedule, fs, init_from, lineage, preemption, pruning
+from mlm_jax import host_allocator, sparse_ft, teacher_weights, validation
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.data import pipeline, workdir_vocab
@@ -198,6 +198,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, setup, dry_run: bool) 
                               prune_cfg=t_cfg if pruning.enabled(t_cfg) else None)
   # (all, prunable) parameters: the pruning schedule's average-size accounting.
   param_counts = pruning.counts(abstract.params) if pruning.enabled(t_cfg) else None
+  schedule_note = cpu_schedule.mismatch(t_cfg.cpu_schedule)
+  if schedule_note:
+    _log(schedule_note)
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, sharding.replicated(mesh),

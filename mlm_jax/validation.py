@@ -5,7 +5,7 @@ import os
 
 import jax
 
-from mlm_jax import config_lib, fs, models, objectives, optim, sharding
+from mlm_jax import config_lib, cpu_schedule, fs, models, objectives, optim, sharding
 from mlm_jax.config_lib import require
 from mlm_jax.data import checks as data_checks
 from mlm_jax.data import taggers as data_taggers
@@ -52,6 +52,8 @@ def validate(config, num_devices: int) -> None:
   require(config.checkpoint.keep > 0, f'checkpoint.keep={config.checkpoint.keep} must be positive')
   mesh_shape = sharding.mesh_shape(config.mesh, num_devices)
   dp = mesh_shape[0] * mesh_shape[1]
+  require(t.cpu_schedule in cpu_schedule.CHOICES,
+          f'train.cpu_schedule={t.cpu_schedule!r} must be one of {"|".join(cpu_schedule.CHOICES)}')
   micro = t.batch_size // t.micro_batches
   require(micro % dp == 0,
            f'train.batch_size={t.batch_size} / train.micro_batches={t.micro_batches} = {micro} '

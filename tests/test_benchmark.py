@@ -13,7 +13,8 @@ from tests.conftest import REPO
 def test_benchmark_prints_json_with_mfu():
   out = subprocess.run(
       [sys.executable, 'tools/benchmark.py', '--config=configs/demo.py', '--steps=2', '--warmup=0',
-       '--batch_size=8', '--config.model.num_layers=1', '--config.train.peak_flops=1e11'],
+       '--batch_size=8', '--config.model.num_layers=1', '--config.train.peak_flops=1e11',
+       '--config.train.cpu_schedule=memory'],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -30,6 +31,9 @@ def test_benchmark_prints_json_with_mfu():
   # provenance: which chip, JAX and XLA flags gave the figure
   assert result['device_kind'] and result['jax'] == jax.__version__
   assert 'xla_force_host_platform_device_count=8' in result['xla_flags']
+  # ... including train.cpu_schedule's, applied before JAX started
+  assert result['cpu_schedule'] == 'memory'
+  assert result['xla_flags'].endswith('--xla_cpu_enable_concurrency_optimized_scheduler=false')
   # ... and which glibc malloc settings (they move XLA:CPU's step time)
   assert result['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', '')
   # ... and which malloc: this Linux CPU host re-executed it under mimalloc

@@ -51,8 +51,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from mlm_jax import config_lib, host_allocator, metrics, models, objectives, optim  # noqa: E402
-from mlm_jax import sharding, state  # noqa: E402
+from mlm_jax import config_lib, cpu_schedule, host_allocator, metrics, models  # noqa: E402
+from mlm_jax import objectives, optim, sharding, state  # noqa: E402
 from mlm_jax import steps as steps_lib  # noqa: E402
 from mlm_jax import validation  # noqa: E402
 from mlm_jax.tokens import SpecialTokens  # noqa: E402
@@ -221,6 +221,7 @@ def main(argv):
     config.train.batch_size = _BATCH.value
   seq_len, batch = config.data.seq_len, config.train.batch_size
   try:
+    cpu_schedule.apply(config.train.cpu_schedule)  # before JAX's first device query
     validation.validate(config, jax.device_count())
   except config_lib.ConfigError as e:
     sys.exit(f'error: {e}')
@@ -244,6 +245,7 @@ def main(argv):
             'device_kind': jax.devices()[0].device_kind, 'jax': jax.__version__,
             'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
+            'cpu_schedule': cpu_schedule.active(),
             'allocator': host_allocator.name(),
             'batch_size': batch, 'seq_len': seq_len, 'docs_per_row': _DOCS.value,
             'tokens_per_sec': tps, 'step_time_s': step_s, 'compile_s': compile_s,

@@ -17,7 +17,7 @@ import optax
 from flax import linen as nn
 
 from mlm_jax import checkpointing, config_lib, fs, metrics, optim, preemption, sharding, state
-from mlm_jax import compile_cache, host_allocator, sparse_ft
+from mlm_jax import compile_cache, cpu_schedule, host_allocator, sparse_ft
 from mlm_jax import workdir as workdir_lib
 from mlm_jax import steps as steps_lib
 from mlm_jax.config_lib import ConfigError
@@ -339,6 +339,9 @@ def _run(config, workdir: str, setup, dry_run: bool) -> dict:
   batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
   shapes = lambda b, arrays: {k: jax.ShapeDtypeStruct((b, *v.shape[1:]), v.dtype,  # noqa: E731
                                                       sharding=batch_sh) for k, v in arrays.items()}
+  schedule_note = cpu_schedule.mismatch(t.cpu_schedule)
+  if schedule_note:
+    _log(schedule_note)
   t0 = time.time()
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     train_step, step_extra = None, ()
