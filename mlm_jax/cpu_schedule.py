@@ -3,9 +3,9 @@
 'concurrency' is XLA's default (ops ordered so independent ones run at once); 'memory' turns
 that scheduler off, so the step is ordered to keep fewer temporaries live. Measured (README,
 "Where the memory goes", 2-core AMD EPYC, under mimalloc): BERT-base batch 8 peak memory -12%
-at equal speed, ModernBERT-base -5% to -8% at equal speed, but the demo's 4 x 192 encoder 10%
-slower and BERT-mini 2-3% slower — hence a per-config choice (configs/bert.py and
-configs/modernbert.py take 'memory' from base size up).
+at equal speed, ModernBERT-base -5% to -8% and MosaicBERT-base -5% to -6% at equal speed, but
+the demo's 4 x 192 encoder 10% slower and BERT-mini 2-3% slower — hence a per-config choice
+(configs/bert.py, modernbert.py and mosaicbert.py take 'memory' from base size up).
 
 XLA reads XLA_FLAGS once per process, when JAX first initialises its backend, and ignores this
 flag as a per-jit compiler option (the temporaries stay the same: checked with

@@ -57,6 +57,7 @@ def test_the_memory_schedule_keeps_fewer_temporaries_live():
 def test_the_larger_recipes_take_the_memory_schedule_and_the_small_ones_keep_xlas():
   load = lambda spec: config_lib.load_config_file(spec, REPO).train.cpu_schedule  # noqa: E731
   assert load('configs/bert.py:size=base') == load('configs/modernbert.py:size=base') == 'memory'
+  assert load('configs/mosaicbert.py:size=base') == 'memory'
   assert load('configs/bert.py:size=mini') == load('configs/demo.py') == 'concurrency'
 
 
