@@ -21,10 +21,15 @@ CHOICES = ('concurrency', 'memory')
 FLAG = '--xla_cpu_enable_concurrency_optimized_scheduler'
 
 
-def xla_flags(current: str, choice: str) -> str:
-  """CURRENT XLA_FLAGS with CHOICE applied; a setting of the flag already there stands."""
+def check(choice: str) -> None:
+  """One line naming the key where CHOICE is not a schedule (validation.validate too)."""
   if choice not in CHOICES:
     raise ConfigError(f'train.cpu_schedule={choice!r} must be one of {"|".join(CHOICES)}')
+
+
+def xla_flags(current: str, choice: str) -> str:
+  """CURRENT XLA_FLAGS with CHOICE applied; a setting of the flag already there stands."""
+  check(choice)
   if choice == 'concurrency' or FLAG in current:
     return current
   return f'{current} {FLAG}=false'.strip()
@@ -47,8 +52,9 @@ def mismatch(choice: str) -> str | None:
   """A one-line note where the config asks for another schedule than this process runs (CPU
   only), else None."""
   import jax  # pylint: disable=g-import-not-at-top  (this module is imported before jax)
-  if jax.default_backend() != 'cpu' or choice == active():
+  running = active()
+  if jax.default_backend() != 'cpu' or choice == running:
     return None
   return (f'note: train.cpu_schedule={choice} not applied: this process runs XLA:CPU\'s '
-          f'{active()} schedule, fixed at its start (set it through mlm_jax.main, or '
+          f'{running} schedule, fixed at its start (set it through mlm_jax.main, or '
           f'XLA_FLAGS={FLAG}={"false" if choice == "memory" else "true"})')

@@ -52,8 +52,7 @@ def validate(config, num_devices: int) -> None:
   require(config.checkpoint.keep > 0, f'checkpoint.keep={config.checkpoint.keep} must be positive')
   mesh_shape = sharding.mesh_shape(config.mesh, num_devices)
   dp = mesh_shape[0] * mesh_shape[1]
-  require(t.cpu_schedule in cpu_schedule.CHOICES,
-          f'train.cpu_schedule={t.cpu_schedule!r} must be one of {"|".join(cpu_schedule.CHOICES)}')
+  cpu_schedule.check(t.cpu_schedule)
   micro = t.batch_size // t.micro_batches
   require(micro % dp == 0,
            f'train.batch_size={t.batch_size} / train.micro_batches={t.micro_batches} = {micro} '
